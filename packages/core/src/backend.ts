@@ -1,0 +1,60 @@
+/**
+ * The contract between core and the thing that runs tasks: a scheduler, a pool of local
+ * processes, or anything a user writes. Core calls these members and nothing else, and it
+ * has no special case for any backend.
+ */
+
+/** What core asks a backend to run: one job over some task indices of a request. */
+export interface JobSpec {
+  /** The request the tasks belong to. */
+  readonly requestId: number;
+  /** Base URL (with trailing slash) of the server the workers report to. */
+  readonly url: string;
+  /** The request's secret token; whatever holds it must be readable by its owner only. */
+  readonly token: string;
+  /** Job indices (1-based) to run, ascending, without duplicates. */
+  readonly indices: readonly number[];
+  /** A short human-readable job name. */
+  readonly name: string;
+}
+
+/** What a backend returns for a submitted job; core stores it so another process can re-attach. */
+export interface Submission {
+  /** The backend's name, e.g. `gridengine`. */
+  readonly backend: string;
+  /** The scheduler's job id (or the backend's own handle). */
+  readonly jobId: string;
+  /** The job indices this submission runs. */
+  readonly indices: readonly number[];
+  /** When it was submitted (ms since the epoch); with `jobId`, it identifies the job across id reuse. */
+  readonly submittedAt: number;
+  /** Anything else the backend needs later; must survive `JSON.stringify`. */
+  readonly meta?: Readonly<Record<string, unknown>>;
+}
+
+/** A backend's view of a submission at one moment. */
+export interface TaskReport {
+  /** Job indices the backend still holds: queued or running. */
+  readonly active: ReadonlySet<number>;
+  /** Why tasks ended, where the backend knows (exit status, signal, limit, deletion). */
+  readonly reasons?: ReadonlyMap<number, string>;
+}
+
+/** A way to run the tasks of a request. Implement it to plug in your own scheduler. */
+export interface Backend {
+  /** A short name used in messages and stored with each submission. */
+  readonly name: string;
+  /** Start running `job`; resolve once the work is accepted (not when it finishes). */
+  submit(job: JobSpec): Promise<Submission>;
+  /** Report which of the submission's indices are still queued or running. */
+  status(submission: Submission): Promise<TaskReport>;
+  /** Stop the submission's remaining tasks. Must not throw when they have already ended. */
+  cancel(submission: Submission): Promise<void>;
+  /**
+   * The host name workers use to reach this machine. Without it, core uses this machine's FQDN,
+   * which suits anything that may run on other hosts.
+   */
+  workerHost?(): Promise<string>;
+  /** Release connections and other resources. */
+  dispose?(): Promise<void>;
+}

@@ -1,0 +1,15 @@
+export type { Backend, JobSpec, Submission, TaskReport } from './backend.js';
+export { local, type LocalBackendOptions } from './backends/local.js';
+export { type BuiltinBackendName, builtinBackends, parseConfig, type ResolvedConfig, type SheepdogConfig } from './config.js';
+export { SheepdogError, type SheepdogErrorCode } from './errors.js';
+export {
+  type ArgsOf,
+  type GetResultsOptions,
+  getErrors,
+  getResults,
+  type ModuleFunction,
+  map,
+  mapAsync,
+  type Namespace,
+  type ResultOf,
+} from './map.js';

@@ -1,0 +1,257 @@
+import { encodeFunction, encodeNamespace, encodeValue, decodeValue } from '@sheepdog/serialize';
+import { checkValue, inspectFunction } from '@sheepdog/serialize/inspect';
+import { createRequest } from '@sheepdog/server';
+import { Storage } from '@sheepdog/storage';
+import type { Backend } from './backend.js';
+import { resolveBackend, workerHost } from './backends/index.js';
+import { type SheepdogConfig, type ResolvedConfig, parseConfig } from './config.js';
+import { SheepdogError } from './errors.js';
+import { Run, type WaitOptions } from './run.js';
+import { acquireServer, releaseServer } from './servers.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: a function of any arguments is what map accepts.
+type AnyFunction = (...args: any[]) => unknown;
+
+/** A function named by the module that exports it; the worker imports it. */
+export interface ModuleFunction {
+  /** Absolute path, file URL, or package specifier the worker can import. */
+  readonly module: string | URL;
+  /** The export's name; `default` for a default export. */
+  readonly export: string;
+}
+
+/** One element of `args`: a tuple of positional arguments, or a lone first argument. */
+export type ArgsOf<F> = F extends (...args: infer P) => unknown
+  ? P | (P extends [infer Only] ? Only : never)
+  : unknown;
+
+/** The value a task of `f` produces. */
+export type ResultOf<F> = F extends (...args: never[]) => infer R ? Awaited<R> : unknown;
+
+/** Names and values the function refers to: helper functions and constants. */
+export type Namespace = Readonly<Record<string, unknown>>;
+
+const running = new Map<number, Promise<void>>();
+
+function positional(element: unknown): unknown[] {
+  return Array.isArray(element) ? element : [element];
+}
+
+function* encodeArgs(args: Iterable<unknown>): Generator<Uint8Array> {
+  let i = 0;
+  for (const element of args) {
+    const tuple = positional(element);
+    checkValue(tuple, `args[${i}]`);
+    yield encodeValue(tuple);
+    i += 1;
+  }
+}
+
+async function start(
+  f: AnyFunction | ModuleFunction,
+  args: Iterable<unknown>,
+  config: ResolvedConfig,
+  ns: Namespace | undefined,
+): Promise<Run> {
+  const fn = typeof f === 'function' ? f : { module: String(f.module), export: f.export };
+  if (typeof fn === 'function') inspectFunction(fn, ns ?? {});
+  const funcBytes = encodeFunction(fn);
+  const nsBytes = encodeNamespace(ns ?? {});
+  const backend = resolveBackend(config);
+  const server = await acquireServer(config);
+  try {
+    const label = typeof fn === 'function' ? fn.name || '(anonymous)' : `${fn.module}#${fn.export}`;
+    const { requestId, token } = createRequest(server.storage, funcBytes, nsBytes, encodeArgs(args), {
+      backend: backend.name,
+      label,
+    });
+    const n = server.storage.countTasks(requestId);
+    const run = new Run(requestId, server, backend, []);
+    if (n > 0) {
+      const host = config.localhost ?? (await workerHost(backend));
+      const submission = await submitJob(backend, {
+        requestId,
+        url: `http://${host}:${server.port}/`,
+        token,
+        indices: Array.from({ length: n }, (_, i) => i + 1),
+        name: `sheepdog-${requestId}`,
+      });
+      server.storage.addJob(requestId, submission);
+      run.submissions.push(submission);
+    }
+    return run;
+  } catch (error) {
+    releaseServer(server);
+    throw error;
+  }
+}
+
+async function submitJob(backend: Backend, spec: Parameters<Backend['submit']>[0]): ReturnType<Backend['submit']> {
+  try {
+    return await backend.submit(spec);
+  } catch (error) {
+    if (error instanceof SheepdogError) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    throw new SheepdogError('SUBMIT_FAILED', `[${backend.name}] could not submit request ${spec.requestId}: ${message}`, {
+      cause: error,
+    });
+  }
+}
+
+function waitOptions(config: ResolvedConfig): WaitOptions {
+  return {
+    pollIntervalMs: config.pollIntervalMs,
+    lostGraceMs: config.lostGraceMs,
+    verbose: config.verbose,
+    timeout: config.timeout,
+    signal: config.signal,
+  };
+}
+
+function noteErrors(storage: Storage, requestId: number, dbfile: string): void {
+  const failed = storage.countErrors(requestId);
+  const byState = storage.countByState(requestId);
+  const lost = byState.lost + byState.cancelled;
+  if (failed + lost === 0) return;
+  process.stderr.write(
+    `[sheepdog] request ${requestId}: ${failed} task(s) raised errors and ${lost} ended without a report; ` +
+      `their results are null. Read them with getErrors(${requestId}, ${JSON.stringify(dbfile)}).\n`,
+  );
+}
+
+/**
+ * Runs `f` once per element of `args` on the configured backend and resolves with the results
+ * in argument order, `null` where a task failed. With no `host`, tasks run as local processes.
+ *
+ * @example
+ * const squares = await map((x: number) => x * x, [1, 2, 3]);
+ */
+export async function map<F extends AnyFunction>(
+  f: F,
+  args: Iterable<ArgsOf<F>>,
+  config?: SheepdogConfig,
+  ns?: Namespace,
+): Promise<Array<ResultOf<F> | null>>;
+export async function map<R = unknown>(
+  f: ModuleFunction,
+  args: Iterable<unknown>,
+  config?: SheepdogConfig,
+  ns?: Namespace,
+): Promise<Array<R | null>>;
+export async function map(
+  f: AnyFunction | ModuleFunction,
+  args: Iterable<unknown>,
+  config?: SheepdogConfig,
+  ns?: Namespace,
+): Promise<unknown[]> {
+  const resolved = parseConfig(config);
+  const run = await start(f, args, resolved, ns);
+  try {
+    await run.wait(waitOptions(resolved));
+    const storage = run.server.storage;
+    if (resolved.verbose) noteErrors(storage, run.requestId, resolved.dbfile);
+    return storage.getTasksWithResults(run.requestId).map(([, result]) => (result === null ? null : decodeValue(result)));
+  } finally {
+    releaseServer(run.server);
+  }
+}
+
+/**
+ * Submits like {@link map} but resolves with the request id as soon as the job is submitted.
+ * This process keeps serving the workers until every task has finished; read the results with
+ * {@link getResults} from here or from any process that opens the same database file.
+ */
+export async function mapAsync<F extends AnyFunction>(
+  f: F | ModuleFunction,
+  args: Iterable<ArgsOf<F>>,
+  config?: SheepdogConfig,
+  ns?: Namespace,
+): Promise<number> {
+  const resolved = parseConfig(config);
+  const run = await start(f, args, resolved, ns);
+  const waiting = run
+    .wait({ ...waitOptions(resolved), verbose: false })
+    .catch(() => undefined)
+    .finally(() => {
+      releaseServer(run.server);
+      running.delete(run.requestId);
+    });
+  running.set(run.requestId, waiting);
+  return run.requestId;
+}
+
+/** Options of {@link getResults}. */
+export interface GetResultsOptions {
+  /**
+   * Wait until every task has finished.
+   * @default true
+   */
+  block?: boolean;
+  /**
+   * Print progress to stderr while waiting.
+   * @default false
+   */
+  verbose?: boolean;
+  /**
+   * How often to look at the database when the request is served by another process, in ms.
+   * @default 200
+   */
+  pollIntervalMs?: number;
+}
+
+function openExisting(requestId: number, dbfile: string): Storage {
+  const storage = new Storage(dbfile);
+  try {
+    storage.countTasks(requestId);
+  } catch (error) {
+    storage.close();
+    throw new SheepdogError('UNKNOWN_REQUEST', `there is no request ${requestId} in ${dbfile}; check the id and the dbfile`, {
+      cause: error,
+    });
+  }
+  return storage;
+}
+
+/**
+ * Reads the results of a request from its database file, as `[args, result]` pairs in
+ * argument order; `result` is `null` where a task failed or has not reported yet.
+ */
+export async function getResults(
+  requestId: number,
+  dbfile: string,
+  options: GetResultsOptions = {},
+): Promise<Array<[unknown[], unknown]>> {
+  const storage = openExisting(requestId, dbfile);
+  try {
+    if (options.block ?? true) {
+      const inProcess = running.get(requestId);
+      if (inProcess) await inProcess;
+      const interval = options.pollIntervalMs ?? 200;
+      const { ProgressLine } = await import('./progress.js');
+      const progress = options.verbose ? new ProgressLine(requestId) : undefined;
+      for (;;) {
+        const s = storage.countByState(requestId);
+        const total = Object.values(s).reduce((a, b) => a + b, 0);
+        progress?.update({ total, done: s.done, failed: s.failed, lost: s.lost + s.cancelled });
+        if (s.pending + s.running === 0) break;
+        await new Promise((r) => setTimeout(r, interval));
+      }
+    }
+    return storage
+      .getTasksWithResults(requestId)
+      .map(([args, result]) => [decodeValue(args) as unknown[], result === null ? null : decodeValue(result)]);
+  } finally {
+    storage.close();
+  }
+}
+
+/** Reads the errors of a request: `[args, error]` pairs in argument order, the error text with its stack. */
+export async function getErrors(requestId: number, dbfile: string): Promise<Array<[unknown[], string]>> {
+  const storage = openExisting(requestId, dbfile);
+  try {
+    const decoder = new TextDecoder();
+    return storage.getErrors(requestId).map(([args, error]) => [decodeValue(args) as unknown[], decoder.decode(error)]);
+  } finally {
+    storage.close();
+  }
+}
