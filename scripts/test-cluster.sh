@@ -1,0 +1,532 @@
+#!/usr/bin/env bash
+# Test cluster for Sheepdog's end-to-end tests: an OpenSSH server on 127.0.0.1:2222
+# (key-only, user sgeuser), a single-node Grid Engine and a single-node SLURM, installed,
+# configured and started WITHOUT systemd on a Debian 12 machine, idempotently.
+# The facts behind every step are in ../shared/docs/cluster-setup.md (cited as §x.y).
+#
+# Usage (as root):
+#   scripts/test-cluster.sh [--only ssh,sge,slurm]   install/configure/start, run a job, write cluster.env
+#   scripts/test-cluster.sh --status [--only ...]    show what runs (exit 0 only if all selected are up)
+#   scripts/test-cluster.sh --stop   [--only ...]    stop the daemons (packages and config stay)
+# sge and slurm imply ssh: their check jobs are submitted over the real sshd.
+set -Eeuo pipefail
+umask 022
+
+readonly STATE=/var/lib/sheepdog-cluster
+readonly ENV_FILE=$STATE/cluster.env
+readonly SSH_PORT=2222
+readonly SSH_USER=sgeuser
+readonly SSHD_CONFIG=$STATE/sshd_config
+readonly SSHD_PIDFILE=/run/sheepdog-sshd-$SSH_PORT.pid
+readonly SSHD_LOG=$STATE/sshd.log
+readonly HOST_KEY=$STATE/ssh_host_ed25519_key
+readonly CLIENT_KEY=$STATE/client_ed25519
+readonly KNOWN_HOSTS=$STATE/known_hosts
+readonly SGE_ROOT=/var/lib/gridengine
+readonly SGE_CELL=default
+readonly SGE_COMMON=$SGE_ROOT/$SGE_CELL/common
+readonly SGE_BIN=/usr/lib/gridengine          # real client binaries: the /usr/bin wrappers run cpp per call (§1.5)
+readonly QMASTER_PIDFILE=/var/spool/gridengine/qmaster/qmaster.pid
+readonly QMASTER_LOG=/var/spool/gridengine/qmaster/messages
+readonly SLURM_CONF=/etc/slurm/slurm.conf
+readonly SLURMDBD_CONF=/etc/slurm/slurmdbd.conf
+readonly MYSQL_SOCKET=/run/mysqld/mysqld.sock
+readonly MYSQL_LOG=/var/log/mysql-sheepdog.log
+readonly SLURMDBD_PASS=slurm-sheepdog-test
+# Clean environment for every daemon: sge_execd hands its own environment to each job (§1.3).
+readonly -a CLEAN_ENV=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8)
+readonly SELF_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+readonly HELPERS=$SELF_DIR/test-cluster
+HOST=$(hostname)
+HOST_S=$(hostname -s)
+readonly HOST HOST_S
+NODE_BIN=$(command -v node || true)
+readonly NODE_BIN
+
+# ---------------------------------------------------------------- logging and helpers
+
+T0=$(date +%s%N)
+log() { printf '[%s +%6.1fs] %s\n' "$(date +%H:%M:%S)" "$(( ($(date +%s%N) - T0) / 1000000 ))e-3" "$*"; }
+warn() { log "WARNING: $*" >&2; }
+die() { log "FAILED: $*" >&2; exit 1; }
+# die_logs MESSAGE FILE...: fail loudly with the tail of the relevant daemon logs.
+die_logs() {
+  local msg=$1 f; shift
+  for f in "$@"; do
+    [ -e "$f" ] || continue
+    printf '\n----- last 30 lines of %s -----\n' "$f" >&2
+    tail -n 30 "$f" >&2 || true
+  done
+  die "$msg"
+}
+
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+# wait_for SECONDS DESCRIPTION CMD...: poll CMD (quietly) every 0.2 s until it succeeds.
+wait_for() {
+  local timeout=$1 desc=$2; shift 2
+  local deadline=$(( $(now_ms) + timeout * 1000 ))
+  until "$@" >/dev/null 2>&1; do
+    if [ "$(now_ms)" -ge "$deadline" ]; then
+      warn "timed out after ${timeout}s waiting for: $desc"
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+# The init here (PID 1) reaps orphans late: a killed daemon stays a zombie for seconds and
+# kill -0 still succeeds on it, so state Z/X counts as "not running" (§3).
+alive() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  case ${stat%% *} in Z | X | x) return 1 ;; esac
+}
+# pid_of COMM PIDFILE [PGREP_ARGS...]: pid of a live process named COMM, from its pid file,
+# else the oldest live match of pgrep (default: pgrep -x COMM).
+pid_of() {
+  local comm=$1 pidfile=$2 p; shift 2
+  if [ -r "$pidfile" ]; then
+    p=$(tr -dc 0-9 <"$pidfile")
+    if [ -n "$p" ] && alive "$p" && [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$comm" ]; then
+      echo "$p"
+      return 0
+    fi
+  fi
+  [ $# -gt 0 ] || set -- -x "$comm"
+  for p in $(pgrep "$@" 2>/dev/null | sort -n); do
+    if alive "$p" && [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$comm" ]; then
+      echo "$p"
+      return 0
+    fi
+  done
+  return 1
+}
+# stop_pid PID NAME SECONDS: SIGTERM, wait, then SIGKILL.
+stop_pid() {
+  local pid=$1 name=$2 timeout=$3
+  log "stopping $name (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || return 0
+  if ! wait_for "$timeout" "$name (pid $pid) to exit" eval "! alive $pid"; then
+    warn "$name (pid $pid) ignored SIGTERM for ${timeout}s; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    wait_for 10 "$name (pid $pid) to die" eval "! alive $pid" || die "$name (pid $pid) survived SIGKILL"
+  fi
+}
+
+CHANGED=0
+# put_file DEST MODE OWNER:GROUP < content: replace DEST only when the content, mode or owner
+# differ; returns 0 when something changed, 1 when DEST was already right.
+put_file() {
+  local dest=$1 mode=$2 owner=$3 tmp
+  tmp=$(mktemp "$dest.XXXXXX")
+  cat >"$tmp"
+  chmod "$mode" "$tmp"
+  chown "$owner" "$tmp"
+  if [ -f "$dest" ] && cmp -s "$tmp" "$dest" &&
+    [ "$(stat -c '%a %U:%G' "$dest")" = "$(stat -c '%a %U:%G' "$tmp")" ]; then
+    rm -f "$tmp"
+    return 1
+  fi
+  mv -f "$tmp" "$dest"
+  log "wrote $dest"
+  CHANGED=1
+  return 0
+}
+
+# ---------------------------------------------------------------- packages
+
+pkg_installed() { [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]; }
+
+# ensure_packages PKG...: install what is missing (one apt-get update first unless the lists are fresh).
+ensure_packages() {
+  local missing=() p
+  for p in "$@"; do pkg_installed "$p" || missing+=("$p"); done
+  [ ${#missing[@]} -gt 0 ] || return 0
+  log "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # Lists are "fresh" when apt-get update succeeded less than 6 hours ago.
+  if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_InRelease' -mmin -360 2>/dev/null | head -n 1)" ]; then
+    log "apt-get update"
+    apt-get -q -o DPkg::Lock::Timeout=600 update >"$STATE/apt-update.log" 2>&1 ||
+      die_logs "apt-get update failed" "$STATE/apt-update.log"
+  else
+    log "apt lists are fresh (< 6 h): skipping apt-get update"
+  fi
+  # A Docker-style image has /usr/sbin/policy-rc.d (exit 101), so postinsts start nothing.
+  # Without one, postinsts would start daemons through init scripts: add one for the install.
+  local own_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  local rc=0
+  apt-get -q -y -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+    install "${missing[@]}" >"$STATE/apt-install.log" 2>&1 || rc=$?
+  [ "$own_policy" = 0 ] || rm -f /usr/sbin/policy-rc.d
+  [ "$rc" = 0 ] || die_logs "apt-get install ${missing[*]} failed (exit $rc)" "$STATE/apt-install.log"
+  log "installed: ${missing[*]}"
+}
+
+# ---------------------------------------------------------------- OpenSSH (§1.7)
+
+ssh_cmd() {
+  ssh -i "$CLIENT_KEY" -o UserKnownHostsFile="$KNOWN_HOSTS" -o GlobalKnownHostsFile=/dev/null \
+    -o StrictHostKeyChecking=yes -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout=10 \
+    -o LogLevel=ERROR -p "$SSH_PORT" "$SSH_USER@127.0.0.1" "$@"
+}
+sshd_pid() { pid_of sshd "$SSHD_PIDFILE" -f "^/usr/sbin/sshd -f $SSHD_CONFIG"; }
+
+ssh_up() {
+  log "== OpenSSH on 127.0.0.1:$SSH_PORT"
+  ensure_packages openssh-server openssh-client
+
+  if ! id -u "$SSH_USER" >/dev/null 2>&1; then
+    useradd --create-home --shell /bin/bash "$SSH_USER"
+    log "created user $SSH_USER"
+  fi
+  local uid home node_version
+  uid=$(id -u "$SSH_USER")
+  home=$(getent passwd "$SSH_USER" | cut -d: -f6)
+  # Grid Engine refuses uids below min_uid 1000 (§1.6).
+  [ "$uid" -ge 1000 ] || die "$SSH_USER has uid $uid; Grid Engine needs uid >= 1000"
+
+  [ -f "$HOST_KEY" ] || { ssh-keygen -q -t ed25519 -N '' -C "sheepdog-test-cluster host key" -f "$HOST_KEY" && log "generated $HOST_KEY"; }
+  [ -f "$CLIENT_KEY" ] || { ssh-keygen -q -t ed25519 -N '' -C "sheepdog-test-cluster client key" -f "$CLIENT_KEY" && log "generated $CLIENT_KEY"; }
+  chmod 600 "$HOST_KEY" "$CLIENT_KEY"
+
+  put_file "$KNOWN_HOSTS" 644 root:root <<<"[127.0.0.1]:$SSH_PORT $(cut -d' ' -f1,2 "$HOST_KEY.pub")" || true
+
+  install -d -m 700 -o "$SSH_USER" -g "$SSH_USER" "$home/.ssh"
+  local pub
+  pub=$(cat "$CLIENT_KEY.pub")
+  if ! grep -qxF "$pub" "$home/.ssh/authorized_keys" 2>/dev/null; then
+    printf '%s\n' "$pub" >>"$home/.ssh/authorized_keys"
+    log "authorized the client key for $SSH_USER"
+  fi
+  chown "$SSH_USER:$SSH_USER" "$home/.ssh/authorized_keys"
+  chmod 600 "$home/.ssh/authorized_keys"
+
+  # UsePAM yes: useradd leaves the password locked ("!"), and only with PAM may a locked
+  # account log in with a key.
+  local cfg_changed=0
+  put_file "$SSHD_CONFIG" 644 root:root <<EOF && cfg_changed=1 || true
+# Written by scripts/test-cluster.sh: the Sheepdog test cluster's own sshd.
+Port $SSH_PORT
+ListenAddress 127.0.0.1
+HostKey $HOST_KEY
+PidFile $SSHD_PIDFILE
+AuthenticationMethods publickey
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin no
+AllowUsers $SSH_USER
+UsePAM yes
+X11Forwarding no
+PrintMotd no
+SetEnv SGE_ROOT=$SGE_ROOT SGE_CELL=$SGE_CELL
+Subsystem sftp internal-sftp
+EOF
+  install -d -m 755 /run/sshd # privilege-separation directory: sshd (and sshd -t) need it
+  /usr/sbin/sshd -t -f "$SSHD_CONFIG" || die "sshd -t rejects $SSHD_CONFIG"
+
+  local pid
+  if pid=$(sshd_pid); then
+    if [ "$cfg_changed" = 1 ]; then
+      log "sshd config changed: reloading sshd (pid $pid)"
+      kill -HUP "$pid"
+      sleep 0.5
+    fi
+  else
+    log "starting sshd"
+    "${CLEAN_ENV[@]}" /usr/sbin/sshd -f "$SSHD_CONFIG" -E "$SSHD_LOG" </dev/null >>"$SSHD_LOG" 2>&1 ||
+      die_logs "sshd did not start" "$SSHD_LOG"
+  fi
+  wait_for 20 "ssh login as $SSH_USER" ssh_cmd true || die_logs "cannot log in as $SSH_USER over ssh" "$SSHD_LOG"
+  log "sshd is up (pid $(sshd_pid)); key login as $SSH_USER works"
+
+  # Node on the "nodes": the workers run it as $SSH_USER.
+  if [ -z "$NODE_BIN" ]; then
+    warn "no node in root's PATH: Sheepdog workers cannot run on this cluster"
+  elif ! node_version=$(ssh_cmd "$NODE_BIN --version" 2>&1); then
+    warn "$SSH_USER cannot run $NODE_BIN ($node_version): Sheepdog workers cannot run on this cluster"
+  else
+    log "$SSH_USER runs $NODE_BIN ($node_version)"
+  fi
+}
+
+ssh_down() {
+  local pid
+  if pid=$(sshd_pid); then stop_pid "$pid" sshd 10; else log "sshd is not running"; fi
+}
+
+# ---------------------------------------------------------------- Grid Engine (§1)
+
+sge_env() { "${CLEAN_ENV[@]}" SGE_ROOT=$SGE_ROOT SGE_CELL=$SGE_CELL "$@"; }
+qconf() { sge_env "$SGE_BIN/qconf" "$@"; }
+qmaster_pid() { pid_of sge_qmaster "$QMASTER_PIDFILE"; }
+execd_pid() {
+  local f
+  for f in /var/spool/gridengine/execd/*/execd.pid; do
+    pid_of sge_execd "$f" && return 0
+  done
+  pid_of sge_execd /nonexistent
+}
+execd_logs() { ls /var/spool/gridengine/execd/*/messages 2>/dev/null || true; }
+# Load of this host as qhost reports it ("-" until execd has reported).
+sge_host_load() { sge_env "$SGE_BIN/qhost" -h "$HOST" 2>/dev/null | awk -v h="$HOST" '$1 == h { print $7 }'; }
+sge_execd_reports() { local l; l=$(sge_host_load) && [ -n "$l" ] && [ "$l" != - ]; }
+
+start_qmaster() {
+  log "starting sge_qmaster"
+  sge_env /usr/sbin/sge_qmaster </dev/null >>"$STATE/sge_qmaster.out" 2>&1 || die_logs "sge_qmaster did not start" "$QMASTER_LOG"
+  wait_for 30 "qmaster to answer qconf -sh" qconf -sh || die_logs "sge_qmaster does not answer" "$QMASTER_LOG" "$STATE/sge_qmaster.out"
+  log "sge_qmaster is up (pid $(qmaster_pid || echo '?'))"
+}
+start_execd() {
+  log "starting sge_execd"
+  sge_env /usr/sbin/sge_execd </dev/null >>"$STATE/sge_execd.out" 2>&1 || die_logs "sge_execd did not start" $(execd_logs)
+  wait_for 40 "sge_execd to report a load to qhost" sge_execd_reports ||
+    die_logs "sge_execd does not report to qmaster" $(execd_logs) "$QMASTER_LOG" "$STATE/sge_execd.out"
+  log "sge_execd is up (pid $(execd_pid || echo '?')), load $(sge_host_load)"
+}
+
+sge_configure_files() {
+  # Returns (via RESTART_QMASTER/RESTART_EXECD) which daemons must be restarted.
+  local bootstrap=$SGE_COMMON/bootstrap
+  [ -f "$bootstrap" ] || die "$bootstrap is missing: the gridengine postinst did not configure the cell (see $STATE/apt-install.log)"
+  # §1.5.1: binary_path /usr/sbin makes execd start every task through Debian's sh wrapper,
+  # which runs cpp twice per task. The real binaries are under $SGE_ROOT/bin/<arch>.
+  if grep -q '^binary_path[[:space:]]\+/usr/sbin' "$bootstrap"; then
+    [ -x "$SGE_ROOT/bin/lx-amd64/sge_shepherd" ] || die "$SGE_ROOT/bin/lx-amd64/sge_shepherd missing: cannot apply the binary_path fix"
+    sed -i "s#^binary_path[[:space:]].*#binary_path             $SGE_ROOT/bin#" "$bootstrap"
+    log "bootstrap: binary_path $SGE_ROOT/bin"
+    RESTART_QMASTER=1 RESTART_EXECD=1
+  fi
+  # §1.2: when this host's name resolves to 127.x and 127.0.0.1 resolves back to another
+  # name, qmaster refuses every client ("client IP resolved to host name localhost").
+  local addr back aliases=$SGE_COMMON/host_aliases
+  addr=$(getent ahostsv4 "$HOST" | awk 'NR == 1 { print $1 }')
+  back=$(getent hosts "$addr" | awk 'NR == 1 { print $2 }')
+  if [[ $addr == 127.* ]] && [ -n "$back" ] && [ "$back" != "$HOST" ]; then
+    put_file "$aliases" 644 sgeadmin:sgeadmin <<<"$HOST $back" && RESTART_QMASTER=1 || true
+  fi
+}
+
+sge_configure_cluster() {
+  local tmp
+  tmp=$(mktemp -d)
+  # Admin and submit host (qmaster adds its own host as admin host anyway).
+  qconf -sh 2>/dev/null | grep -qxF "$HOST" || qconf -ah "$HOST"
+  qconf -ss 2>/dev/null | grep -qxF "$HOST" || qconf -as "$HOST"
+  if ! qconf -sel 2>/dev/null | grep -qxF "$HOST"; then
+    cat >"$tmp/exechost" <<EOF
+hostname $HOST
+load_scaling NONE
+complex_values NONE
+user_lists NONE
+xuser_lists NONE
+projects NONE
+xprojects NONE
+usage_scaling NONE
+report_variables NONE
+EOF
+    qconf -Ae "$tmp/exechost"
+  fi
+  if ! qconf -shgrpl 2>/dev/null | grep -qxF @allhosts; then
+    printf 'group_name @allhosts\nhostlist %s\n' "$HOST" >"$tmp/allhosts"
+    qconf -Ahgrp "$tmp/allhosts"
+  elif ! qconf -shgrp @allhosts | grep -q "[[:space:]]$HOST\b"; then
+    qconf -aattr hostgroup hostlist "$HOST" @allhosts
+  fi
+  # The queue template's pe_list names make, smp and mpi: they must exist before qconf -Aq.
+  local pe
+  for pe in make mpi smp; do
+    qconf -spl 2>/dev/null | grep -qxF "$pe" || qconf -Ap "/usr/share/gridengine/util/resources/pe/$pe"
+  done
+  # all.q: 50 slots, no load threshold (50 node tasks would put 2 cores in alarm), bash (§1.4).
+  local want_q='s/^qname .*/qname all.q/; s/^hostlist .*/hostlist @allhosts/; s/^load_thresholds .*/load_thresholds NONE/; s/^slots .*/slots 50/; s#^shell .*#shell /bin/bash#'
+  if ! qconf -sql 2>/dev/null | grep -qxF all.q; then
+    qconf -sq | sed "$want_q" >"$tmp/q"
+    qconf -Aq "$tmp/q"
+  else
+    qconf -sq all.q >"$tmp/q.old"
+    sed "$want_q" "$tmp/q.old" >"$tmp/q"
+    # qconf aligns the columns: compare with runs of blanks squeezed.
+    [ "$(tr -s ' \t' ' ' <"$tmp/q.old")" = "$(tr -s ' \t' ' ' <"$tmp/q")" ] || qconf -Mq "$tmp/q"
+  fi
+  # Scheduler: 1 s interval and flushes; 15 s default makes every test wait (§1.5.2).
+  qconf -ssconf >"$tmp/s.old"
+  sed 's/^schedule_interval .*/schedule_interval                 0:0:1/; s/^flush_submit_sec .*/flush_submit_sec                  1/; s/^flush_finish_sec .*/flush_finish_sec                  1/' "$tmp/s.old" >"$tmp/s"
+  if [ "$(awk '/^(schedule_interval|flush_submit_sec|flush_finish_sec) /{print $1, $2}' "$tmp/s.old")" != \
+    "$(awk '/^(schedule_interval|flush_submit_sec|flush_finish_sec) /{print $1, $2}' "$tmp/s")" ]; then
+    qconf -Msconf "$tmp/s"
+  fi
+  # Accounting flushed every second (default 15 s), so qacct sees a job right after it ends.
+  # qconf -Mconf takes a file NAMED AFTER the configuration, here "global" (§1.4).
+  qconf -sconf global | sed '/^#/d' | sed -e ':a' -e '/\\$/N; s/\\\n[[:space:]]*/ /; ta' >"$tmp/global.old"
+  mkdir "$tmp/conf"
+  sed 's/flush_time=[0-9:]*/flush_time=00:00:01/' "$tmp/global.old" >"$tmp/conf/global"
+  cmp -s "$tmp/global.old" "$tmp/conf/global" || qconf -Mconf "$tmp/conf/global"
+  rm -rf "$tmp"
+}
+
+sge_up() {
+  log "== Grid Engine"
+  debconf-set-selections <<EOF
+gridengine-common shared/gridengineconfig boolean true
+gridengine-common shared/gridenginecell string $SGE_CELL
+gridengine-common shared/gridenginemaster string $HOST
+EOF
+  ensure_packages gridengine-master gridengine-exec gridengine-client
+
+  RESTART_QMASTER=0 RESTART_EXECD=0
+  sge_configure_files
+  local pid
+  if pid=$(execd_pid) && [ "$RESTART_EXECD" = 1 ]; then stop_pid "$pid" sge_execd 20; fi
+  if pid=$(qmaster_pid) && [ "$RESTART_QMASTER" = 1 ]; then stop_pid "$pid" sge_qmaster 30; fi
+  if pid=$(qmaster_pid); then
+    wait_for 30 "qmaster to answer qconf -sh" qconf -sh || die_logs "sge_qmaster (pid $pid) does not answer" "$QMASTER_LOG"
+  else
+    start_qmaster
+  fi
+  local before
+  before=$(sge_config_digest)
+  sge_configure_cluster
+  [ "$before" = "$(sge_config_digest)" ] || { log "Grid Engine configuration updated"; CHANGED=1; }
+  if execd_pid >/dev/null; then
+    wait_for 40 "sge_execd to report a load to qhost" sge_execd_reports || die_logs "sge_execd runs but does not report to qmaster" $(execd_logs) "$QMASTER_LOG"
+  else
+    start_execd
+  fi
+  log "Grid Engine is up: qmaster pid $(qmaster_pid), execd pid $(execd_pid), host $HOST, all.q 50 slots"
+}
+sge_config_digest() {
+  { qconf -sh; qconf -ss; qconf -sel; qconf -shgrp @allhosts; qconf -spl; qconf -sq all.q; qconf -ssconf; qconf -sconf global; } 2>/dev/null | md5sum
+}
+
+sge_verify() {
+  log "Grid Engine check: a 2-task Node array job submitted by $SSH_USER over ssh (qsub -sync y)"
+  local out rc=0
+  out=$(ssh_cmd "bash -s -- sge '$NODE_BIN'" <"$HELPERS/check-job.sh" 2>&1) || rc=$?
+  if [ "$rc" != 0 ]; then
+    printf '%s\n' "$out" >&2
+    die_logs "the Grid Engine check job did not run (exit $rc)" "$QMASTER_LOG" $(execd_logs)
+  fi
+  log "Grid Engine ran a job: $(printf '%s' "$out" | tail -n 1)"
+}
+
+sge_down() {
+  local pid
+  if pid=$(execd_pid); then stop_pid "$pid" sge_execd 20; else log "sge_execd is not running"; fi
+  if pid=$(qmaster_pid); then stop_pid "$pid" sge_qmaster 30; else log "sge_qmaster is not running"; fi
+}
+
+# ---------------------------------------------------------------- status, env file
+
+VERIFIED=()
+# Components verified earlier and still running keep their flag when another subset is run.
+marker() { echo "$STATE/verified.$1"; }
+
+write_env() {
+  local sge=0 slurm=0
+  [ -f "$(marker sge)" ] && qmaster_pid >/dev/null && execd_pid >/dev/null && sge=1
+  [ -f "$(marker slurm)" ] && slurm_running && slurm=1
+  put_file "$ENV_FILE" 644 root:root < <(
+    echo "SHEEPDOG_TEST_SSH_HOST=127.0.0.1"
+    echo "SHEEPDOG_TEST_SSH_PORT=$SSH_PORT"
+    echo "SHEEPDOG_TEST_SSH_USER=$SSH_USER"
+    echo "SHEEPDOG_TEST_SSH_KEY=$CLIENT_KEY"
+    echo "SHEEPDOG_TEST_KNOWN_HOSTS=$KNOWN_HOSTS"
+    [ "$sge" = 0 ] || echo "SHEEPDOG_TEST_GRIDENGINE=1"
+    [ "$slurm" = 0 ] || echo "SHEEPDOG_TEST_SLURM=1"
+    echo "SHEEPDOG_TEST_NODE=$NODE_BIN"
+  ) || true
+}
+
+status() {
+  local rc=0 pid what
+  for what in "${COMPONENTS[@]}"; do
+    case $what in
+      ssh)
+        if pid=$(sshd_pid); then echo "sshd         running, pid $pid, 127.0.0.1:$SSH_PORT"; else echo "sshd         NOT running"; rc=3; fi
+        ;;
+      sge)
+        if pid=$(qmaster_pid); then echo "sge_qmaster  running, pid $pid"; else echo "sge_qmaster  NOT running"; rc=3; fi
+        if pid=$(execd_pid); then echo "sge_execd    running, pid $pid, load $(sge_host_load || true)"; else echo "sge_execd    NOT running"; rc=3; fi
+        ;;
+      slurm) slurm_status || rc=3 ;;
+    esac
+  done
+  if [ -f "$ENV_FILE" ]; then echo "env file     $ENV_FILE:"; sed 's/^/               /' "$ENV_FILE"; else echo "env file     $ENV_FILE: none"; fi
+  return "$rc"
+}
+
+slurm_status() { echo "slurm        not implemented yet"; return 1; }
+slurm_running() { return 1; }
+slurm_down() { :; }
+
+# ---------------------------------------------------------------- main
+
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+
+ACTION=up
+COMPONENTS=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --stop) ACTION=stop ;;
+    --status) ACTION=status ;;
+    --only) [ $# -ge 2 ] || die "--only needs a list (ssh,sge,slurm)"; IFS=', ' read -r -a more <<<"$2"; COMPONENTS+=("${more[@]}"); shift ;;
+    --only=*) IFS=', ' read -r -a more <<<"${1#--only=}"; COMPONENTS+=("${more[@]}") ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; die "unknown argument: $1" ;;
+  esac
+  shift
+done
+[ ${#COMPONENTS[@]} -gt 0 ] || COMPONENTS=(ssh sge slurm)
+for c in "${COMPONENTS[@]}"; do
+  case $c in ssh | sge | slurm) ;; gridengine) ;; *) die "unknown component '$c' (ssh, sge, slurm)" ;; esac
+done
+COMPONENTS=("${COMPONENTS[@]/gridengine/sge}")
+want() { local c; for c in "${COMPONENTS[@]}"; do [ "$c" = "$1" ] && return 0; done; return 1; }
+
+[ "$(id -u)" = 0 ] || die "run as root"
+install -d -m 755 "$STATE"
+
+if [ "$ACTION" = status ]; then
+  status
+  exit $?
+fi
+
+# One run at a time (CI and a developer may start it together).
+exec 9>"$STATE/.lock"
+flock -w 900 9 || die "another test-cluster.sh run holds $STATE/.lock"
+
+if [ "$ACTION" = stop ]; then
+  want slurm && slurm_down
+  if want sge; then sge_down; rm -f "$(marker sge)"; fi
+  if want ssh; then ssh_down; rm -f "$ENV_FILE"; log "removed $ENV_FILE"; else [ ! -f "$ENV_FILE" ] || write_env; fi
+  log "stopped: ${COMPONENTS[*]}"
+  exit 0
+fi
+
+log "test cluster on $HOST: ${COMPONENTS[*]}"
+# sge and slurm are checked over ssh: ssh always comes first.
+ssh_up
+if want sge; then
+  rm -f "$(marker sge)"
+  sge_up
+  sge_verify
+  touch "$(marker sge)"
+fi
+write_env
+log "cluster ready ($( [ "$CHANGED" = 1 ] && echo 'configuration changed' || echo 'nothing changed'))"
+cat <<EOF
+
+Reach the cluster:
+  ssh -i $CLIENT_KEY -o UserKnownHostsFile=$KNOWN_HOSTS -p $SSH_PORT $SSH_USER@127.0.0.1
+Test settings: $ENV_FILE   (set -a; . $ENV_FILE; set +a)
+Stop: $0 --stop      Status: $0 --status
+EOF
