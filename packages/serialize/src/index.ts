@@ -1,0 +1,13 @@
+export { type BuildOptions, buildFunction } from './build.js';
+export { SerializeError, type SerializeErrorCode } from './error.js';
+export {
+  type AnyFunction,
+  decodeFunction,
+  encodeFunction,
+  type FunctionPayload,
+  type ModuleFunction,
+  type ModuleFunctionPayload,
+  type SourceFunctionPayload,
+} from './function.js';
+export { decodeNamespace, encodeNamespace, type NamespacePayload } from './namespace.js';
+export { decodeValue, encodeArgs, encodeValue } from './value.js';
