@@ -1,0 +1,15 @@
+/**
+ * `@sheepdog/storage`: SQLite persistence for Sheepdog requests, tasks, results and errors.
+ * @module
+ */
+export * as schema from './schema.js';
+export { TASK_STATES, type TaskState } from './schema.js';
+export {
+  type ArgsAndError,
+  type ArgsAndResult,
+  type NewRequestMeta,
+  type RequestSummary,
+  Storage,
+  type TaskDetails,
+} from './storage.js';
+export { StorageError, type StorageErrorCode } from './storage-error.js';

@@ -1,0 +1,38 @@
+/**
+ * What went wrong, as a stable string; check `error.code`, not the message.
+ *
+ * | code | when |
+ * |---|---|
+ * | `INVALID_ARGUMENT` | an id is not a positive safe integer, a payload is not a `Uint8Array`, or `meta` is malformed |
+ * | `UNKNOWN_REQUEST` | no request has this id in this database file |
+ * | `UNKNOWN_TASK` | the request exists but has no task with this job index |
+ * | `OPEN_FAILED` | the database file could not be opened (missing folder, no permission, not SQLite) |
+ * | `MIGRATION_FAILED` | the schema migrations could not be applied to the file |
+ * | `DATABASE_ERROR` | SQLite failed while running a query (disk full, I/O error, lock held too long) |
+ * | `CLOSED` | a method was called after `close()` |
+ */
+export type StorageErrorCode =
+  | 'INVALID_ARGUMENT'
+  | 'UNKNOWN_REQUEST'
+  | 'UNKNOWN_TASK'
+  | 'OPEN_FAILED'
+  | 'MIGRATION_FAILED'
+  | 'DATABASE_ERROR'
+  | 'CLOSED';
+
+/** The one error class of `@sheepdog/storage`; its message says what to do about it. */
+export class StorageError extends Error {
+  /** Stable reason for the failure; see {@link StorageErrorCode}. */
+  readonly code: StorageErrorCode;
+
+  /**
+   * @param code - stable reason, see {@link StorageErrorCode}
+   * @param message - what happened and what to do; the `[sheepdog] [storage] ` prefix is added
+   * @param options - `cause`: the underlying error, when wrapping one
+   */
+  constructor(code: StorageErrorCode, message: string, options?: { cause?: unknown }) {
+    super(`[sheepdog] [storage] ${message}`, options);
+    this.name = 'StorageError';
+    this.code = code;
+  }
+}

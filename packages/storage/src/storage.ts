@@ -1,0 +1,754 @@
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { asc, eq, sql } from 'drizzle-orm';
+import { type BetterSQLite3Database, drizzle } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { readMigrationFiles } from 'drizzle-orm/migrator';
+import * as schema from './schema.js';
+import { TASK_STATES, type TaskState } from './schema.js';
+import { StorageError } from './storage-error.js';
+
+/**
+ * Where the generated migrations live. Resolved from this module so it works both from `src/`
+ * (tests) and from `dist/` (the published package): both sit one level below `drizzle/`.
+ */
+const MIGRATIONS_FOLDER = fileURLToPath(new URL('../drizzle', import.meta.url));
+
+/** How long a writer waits for another process's write lock before giving up, in ms. */
+const BUSY_TIMEOUT_MS = 30_000;
+
+/** Another process may be migrating the same new file at the same moment; retry that race. */
+const MIGRATION_ATTEMPTS = 5;
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** Optional facts stored with a request by {@link Storage.newRequest}. */
+export interface NewRequestMeta {
+  /** SHA-256 of the request's worker token, as 64 lowercase hex digits. Never the token itself. */
+  tokenHash?: string | null;
+  /** Name of the backend the request runs on (`local`, `gridengine`, `slurm`, ...). */
+  backend?: string | null;
+  /** Free text shown by status listings. */
+  label?: string | null;
+  /** Any JSON-serialisable value (stored as JSON text), e.g. the resolved run configuration. */
+  config?: unknown;
+}
+
+/** One request as listed by {@link Storage.listRequests} and {@link Storage.getRequest}. */
+export interface RequestSummary {
+  /** The request id. */
+  id: number;
+  /** Creation time, in ms since the epoch. */
+  createdAt: number;
+  /** Number of tasks (job indexes run 1..nTasks). */
+  nTasks: number;
+  /** Backend name given at creation, or `null`. */
+  backend: string | null;
+  /** Label given at creation, or `null`. */
+  label: string | null;
+  /** Request status; `'active'` unless later work changes it. */
+  status: string;
+  /** The `config` given at creation, parsed back from JSON, or `null`. */
+  config: unknown;
+  /** How many of the request's tasks are in each state. */
+  states: Record<TaskState, number>;
+}
+
+/** Arguments and result of one task, as returned by {@link Storage.getResults}. */
+export type ArgsAndResult = [args: Uint8Array, result: Uint8Array];
+/** Arguments and error text (UTF-8 bytes) of one task, as returned by {@link Storage.getErrors}. */
+export type ArgsAndError = [args: Uint8Array, error: Uint8Array];
+/** What a worker needs to run one task, as returned by {@link Storage.getDetails}. */
+export type TaskDetails = [func: Uint8Array, ns: Uint8Array, args: Uint8Array];
+
+type Id = { id: number };
+type TaskKey = { requestId: number; jobIndex: number };
+type StoreParams = TaskKey & { payload: Buffer; now: number };
+type Count = { known: 0 | 1; n: number };
+
+/**
+ * Persistence for Sheepdog requests, tasks, results and errors in one SQLite file.
+ *
+ * Payloads go in as `Uint8Array` (a `Buffer` is fine) and come out as plain `Uint8Array` views
+ * with exactly the stored bytes. All methods are synchronous (better-sqlite3). Several processes
+ * may open the same file at once: the file runs in WAL mode with a 30 s busy timeout, and every
+ * write is a short `BEGIN IMMEDIATE` transaction, so concurrent writers queue instead of failing.
+ *
+ * @example
+ * ```ts
+ * const storage = new Storage('sheepdog.sqlite');
+ * const id = storage.newRequest(func, ns, [args1, args2]);
+ * storage.storeResult(id, 1, result1);
+ * storage.getResults(id); // [[args1, result1]]
+ * storage.close();
+ * ```
+ */
+export class Storage {
+  /** The path given to the constructor. */
+  readonly dbfile: string;
+  readonly #db: Database.Database;
+  readonly #orm: BetterSQLite3Database<typeof schema>;
+  #closed = false;
+
+  // Hot paths use better-sqlite3 statements directly: Drizzle's builder costs several µs per
+  // call, which matters for 10^6 task inserts. Table and column names follow ./schema.ts.
+  readonly #q: Statements;
+  readonly #newRequestTxn: Database.Transaction<
+    (func: Buffer, ns: Buffer, argsList: Iterable<Uint8Array>, meta: MetaRow) => number
+  >;
+  readonly #storeResultTxn: Database.Transaction<(params: StoreParams) => boolean>;
+  readonly #storeErrorTxn: Database.Transaction<(params: StoreParams) => boolean>;
+
+  /**
+   * Opens (creating if needed) the SQLite file and applies any pending migrations.
+   *
+   * @param dbfile - path of the SQLite file; `':memory:'` gives a private in-memory database
+   * @throws {@link StorageError} `OPEN_FAILED` or `MIGRATION_FAILED`
+   */
+  constructor(dbfile: string) {
+    if (typeof dbfile !== 'string' || dbfile === '') {
+      throw new StorageError(
+        'INVALID_ARGUMENT',
+        `dbfile must be a non-empty path string, got ${describe(dbfile)}.`,
+      );
+    }
+    this.dbfile = dbfile;
+    let db: Database.Database | undefined;
+    try {
+      // The busy timeout goes in first: switching a new file to WAL itself needs a lock.
+      db = new Database(dbfile, { timeout: BUSY_TIMEOUT_MS });
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('foreign_keys = ON');
+    } catch (cause) {
+      db?.close();
+      throw new StorageError(
+        'OPEN_FAILED',
+        `cannot open database file ${dbfile}: ${errorMessage(cause)}. Check that the folder exists, that it is writable, and that the file is a SQLite database.`,
+        { cause },
+      );
+    }
+    this.#db = db;
+    this.#orm = drizzle(db, { schema });
+    try {
+      this.#migrate();
+    } catch (cause) {
+      this.#db.close();
+      throw cause;
+    }
+
+    this.#q = prepareStatements(db);
+
+    this.#newRequestTxn = db.transaction(
+      (func: Buffer, ns: Buffer, argsList: Iterable<Uint8Array>, meta: MetaRow): number => {
+        const now = Date.now();
+        const id = Number(
+          this.#q.insertRequest.run(
+            now,
+            func,
+            ns,
+            meta.tokenHash,
+            meta.backend,
+            meta.label,
+            meta.config,
+          ).lastInsertRowid,
+        );
+        let jobIndex = 0;
+        for (const args of argsList) {
+          assertBytes(`argsList[${jobIndex}]`, args);
+          jobIndex += 1;
+          this.#q.insertTask.run(id, jobIndex, toBuffer(args), now);
+        }
+        this.#q.setTaskCount.run(jobIndex, id);
+        return id;
+      },
+    );
+    this.#storeResultTxn = db.transaction((params: StoreParams): boolean => {
+      if (this.#q.insertResult.run(params).changes === 1) {
+        this.#q.markDone.run(params);
+        return true;
+      }
+      this.#requireTask(params.requestId, params.jobIndex);
+      return false;
+    });
+    this.#storeErrorTxn = db.transaction((params: StoreParams): boolean => {
+      if (this.#q.insertError.run(params).changes === 1) {
+        this.#q.markFailed.run(params);
+        return true;
+      }
+      this.#requireTask(params.requestId, params.jobIndex);
+      return false;
+    });
+  }
+
+  /**
+   * Makes sure the schema is in place. The constructor already migrates, so this only
+   * re-checks (and applies migrations another process's newer file does not need). Idempotent.
+   *
+   * @throws {@link StorageError} `MIGRATION_FAILED` or `CLOSED`
+   */
+  initdb(): void {
+    this.#assertOpen();
+    this.#migrate();
+  }
+
+  /**
+   * Stores a request and one task per entry of `argsList`, all in one transaction; job indexes
+   * run 1..N in iteration order. `argsList` is consumed once, as a stream, so a generator of
+   * 10^6 entries never needs to exist as an array. If any entry is not a `Uint8Array`, or the
+   * iterable throws, nothing is stored.
+   *
+   * @param func - the serialised function
+   * @param ns - the serialised namespace
+   * @param argsList - one serialised argument list per task
+   * @param meta - token hash, backend, label and config to keep with the request
+   * @returns the new request id
+   * @throws {@link StorageError} `INVALID_ARGUMENT`
+   */
+  newRequest(
+    func: Uint8Array,
+    ns: Uint8Array,
+    argsList: Iterable<Uint8Array>,
+    meta: NewRequestMeta = {},
+  ): number {
+    this.#assertOpen();
+    assertBytes('func', func);
+    assertBytes('ns', ns);
+    if (
+      argsList == null ||
+      typeof (argsList as Iterable<unknown>)[Symbol.iterator] !== 'function'
+    ) {
+      throw new StorageError(
+        'INVALID_ARGUMENT',
+        `argsList must be an iterable of Uint8Array, got ${describe(argsList)}.`,
+      );
+    }
+    const row = metaRow(meta);
+    return this.#guard('newRequest', () =>
+      this.#newRequestTxn.immediate(toBuffer(func), toBuffer(ns), argsList, row),
+    );
+  }
+
+  /**
+   * What a worker needs to run one task.
+   *
+   * @returns `[func, ns, args]`
+   * @throws {@link StorageError} `UNKNOWN_REQUEST`, `UNKNOWN_TASK` or `INVALID_ARGUMENT`
+   */
+  getDetails(requestId: number, jobIndex: number): TaskDetails {
+    const key = this.#taskKey(requestId, jobIndex);
+    const row = this.#guard('getDetails', () => this.#q.getDetails.get(key));
+    if (row === undefined) this.#throwMissing(requestId, jobIndex);
+    return [toBytes(row[0]), toBytes(row[1]), toBytes(row[2])];
+  }
+
+  /**
+   * Stores the result of a task, unless it already has one, and marks the task `done`.
+   * A repeat (a worker retrying after a lost response) is a success that changes nothing:
+   * the first result stays, byte for byte.
+   *
+   * @returns `true` if stored now, `false` if the task already had a result
+   * @throws {@link StorageError} `UNKNOWN_REQUEST`, `UNKNOWN_TASK` or `INVALID_ARGUMENT`
+   */
+  storeResult(requestId: number, jobIndex: number, result: Uint8Array): boolean {
+    const key = this.#taskKey(requestId, jobIndex);
+    assertBytes('result', result);
+    const params = { ...key, payload: toBuffer(result), now: Date.now() };
+    return this.#guard('storeResult', () => this.#storeResultTxn.immediate(params));
+  }
+
+  /**
+   * Stores the error text (UTF-8 bytes) of a task, unless it already has one, and marks the
+   * task `failed` (a task that already has a result stays `done`). A repeat changes nothing.
+   *
+   * @returns `true` if stored now, `false` if the task already had an error
+   * @throws {@link StorageError} `UNKNOWN_REQUEST`, `UNKNOWN_TASK` or `INVALID_ARGUMENT`
+   */
+  storeError(requestId: number, jobIndex: number, error: Uint8Array): boolean {
+    const key = this.#taskKey(requestId, jobIndex);
+    assertBytes('error', error);
+    const params = { ...key, payload: toBuffer(error), now: Date.now() };
+    return this.#guard('storeError', () => this.#storeErrorTxn.immediate(params));
+  }
+
+  /**
+   * Records that a worker has fetched the task: a `pending`, `running` or `lost` task becomes
+   * `running` and its `attempts` goes up by one (so a worker that fetches twice counts twice).
+   * A `done`, `failed` or `cancelled` task is left as it is.
+   *
+   * @returns `true` if the task is now running on a new attempt, `false` if it was left as is
+   * @throws {@link StorageError} `UNKNOWN_REQUEST`, `UNKNOWN_TASK` or `INVALID_ARGUMENT`
+   */
+  markRunning(requestId: number, jobIndex: number): boolean {
+    const key = this.#taskKey(requestId, jobIndex);
+    const changes = this.#guard(
+      'markRunning',
+      () => this.#q.markRunning.run({ ...key, now: Date.now() }).changes,
+    );
+    if (changes === 1) return true;
+    this.#requireTask(requestId, jobIndex);
+    return false;
+  }
+
+  /**
+   * @returns the number of tasks of the request
+   * @throws {@link StorageError} `UNKNOWN_REQUEST` or `INVALID_ARGUMENT`
+   */
+  countTasks(requestId: number): number {
+    return this.#count('countTasks', this.#q.countTasks, requestId);
+  }
+
+  /**
+   * @returns the number of results stored so far for the request
+   * @throws {@link StorageError} `UNKNOWN_REQUEST` or `INVALID_ARGUMENT`
+   */
+  countResults(requestId: number): number {
+    return this.#count('countResults', this.#q.countResults, requestId);
+  }
+
+  /**
+   * @returns the number of errors stored so far for the request
+   * @throws {@link StorageError} `UNKNOWN_REQUEST` or `INVALID_ARGUMENT`
+   */
+  countErrors(requestId: number): number {
+    return this.#count('countErrors', this.#q.countErrors, requestId);
+  }
+
+  /**
+   * Results plus errors: the request is finished when this equals {@link Storage.countTasks}
+   * (a task with both a result and an error counts twice; the server never produces that).
+   *
+   * @throws {@link StorageError} `UNKNOWN_REQUEST` or `INVALID_ARGUMENT`
+   */
+  countResultsAndErrors(requestId: number): number {
+    return this.#count('countResultsAndErrors', this.#q.countResultsAndErrors, requestId);
+  }
+
+  /**
+   * `[args, result]` for every task that has a result, in job-index order; tasks without a
+   * result are left out, so the list may be shorter than the request.
+   *
+   * @throws {@link StorageError} `UNKNOWN_REQUEST` or `INVALID_ARGUMENT`
+   */
+  getResults(requestId: number): ArgsAndResult[] {
+    const rows = this.#list('getResults', this.#q.getResults, requestId);
+    return rows.map(([args, result]) => [toBytes(args), toBytes(result)]);
+  }
+
+  /**
+   * `[args, result]` for every task in job-index order, with `null` where no result is stored.
+   *
+   * @throws {@link StorageError} `UNKNOWN_REQUEST` or `INVALID_ARGUMENT`
+   */
+  getTasksWithResults(requestId: number): [args: Uint8Array, result: Uint8Array | null][] {
+    const rows = this.#list('getTasksWithResults', this.#q.getTasksWithResults, requestId);
+    return rows.map(([args, result]) => [toBytes(args), result === null ? null : toBytes(result)]);
+  }
+
+  /**
+   * `[args, error]` for every task that has an error, in job-index order.
+   *
+   * @throws {@link StorageError} `UNKNOWN_REQUEST` or `INVALID_ARGUMENT`
+   */
+  getErrors(requestId: number): ArgsAndError[] {
+    const rows = this.#list('getErrors', this.#q.getErrors, requestId);
+    return rows.map(([args, error]) => [toBytes(args), toBytes(error)]);
+  }
+
+  /**
+   * The SHA-256 (hex) of the request's worker token, or `null` if it was created without one.
+   *
+   * @throws {@link StorageError} `UNKNOWN_REQUEST` or `INVALID_ARGUMENT`
+   */
+  getTokenHash(requestId: number): string | null {
+    const id = this.#requestId(requestId);
+    const row = this.#guard('getTokenHash', () =>
+      this.#orm
+        .select({ tokenHash: schema.requests.tokenHash })
+        .from(schema.requests)
+        .where(eq(schema.requests.id, id))
+        .get(),
+    );
+    if (row === undefined) throw unknownRequest(id, this.dbfile);
+    return row.tokenHash;
+  }
+
+  /**
+   * One request with its per-state task counts.
+   *
+   * @throws {@link StorageError} `UNKNOWN_REQUEST` or `INVALID_ARGUMENT`
+   */
+  getRequest(requestId: number): RequestSummary {
+    const id = this.#requestId(requestId);
+    const summary = this.#summaries(id)[0];
+    if (summary === undefined) throw unknownRequest(id, this.dbfile);
+    return summary;
+  }
+
+  /** Every request in the file, oldest first, with per-state task counts. */
+  listRequests(): RequestSummary[] {
+    this.#assertOpen();
+    return this.#summaries();
+  }
+
+  /** Closes the database connection. Idempotent; any other method then throws `CLOSED`. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#db.close();
+  }
+
+  #summaries(id?: number): RequestSummary[] {
+    const { requests, tasks } = schema;
+    return this.#guard('listRequests', () => {
+      const rows = this.#orm
+        .select({
+          id: requests.id,
+          createdAt: requests.createdAt,
+          nTasks: requests.nTasks,
+          backend: requests.backend,
+          label: requests.label,
+          status: requests.status,
+          config: requests.config,
+        })
+        .from(requests)
+        .where(id === undefined ? undefined : eq(requests.id, id))
+        .orderBy(asc(requests.id))
+        .all();
+      // Served by the (request_id, state) index without touching the task rows.
+      const counts = this.#orm
+        .select({ requestId: tasks.requestId, state: tasks.state, n: sql<number>`count(*)` })
+        .from(tasks)
+        .where(id === undefined ? undefined : eq(tasks.requestId, id))
+        .groupBy(tasks.requestId, tasks.state)
+        .all();
+      const states = new Map<number, Record<TaskState, number>>();
+      for (const row of rows) {
+        states.set(row.id, emptyStates());
+      }
+      for (const c of counts) {
+        const perState = states.get(c.requestId);
+        if (perState !== undefined) perState[c.state] = c.n;
+      }
+      return rows.map((row) => ({
+        ...row,
+        config: row.config === null ? null : (JSON.parse(row.config) as unknown),
+        states: states.get(row.id) ?? emptyStates(),
+      }));
+    });
+  }
+
+  /**
+   * Applies pending migrations unless the file is already up to date. Drizzle's migrator reads
+   * the applied version outside its transaction, so two processes opening one new file can both
+   * try; the loser fails (table exists) and, on a re-check, finds the file up to date.
+   */
+  #migrate(): void {
+    let migrations: ReturnType<typeof readMigrationFiles>;
+    try {
+      migrations = readMigrationFiles({ migrationsFolder: MIGRATIONS_FOLDER });
+    } catch (cause) {
+      throw new StorageError(
+        'MIGRATION_FAILED',
+        `cannot read the migrations in ${MIGRATIONS_FOLDER}: ${errorMessage(cause)}. Reinstall @sheepdog/storage; its drizzle/ folder must ship with it.`,
+        { cause },
+      );
+    }
+    const latest = Math.max(0, ...migrations.map((m) => m.folderMillis));
+    for (let attempt = 1; ; attempt++) {
+      if (this.#appliedMigration() >= latest) return;
+      try {
+        migrate(this.#orm, { migrationsFolder: MIGRATIONS_FOLDER });
+        return;
+      } catch (cause) {
+        if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
+        if (this.#appliedMigration() >= latest) return;
+        if (attempt >= MIGRATION_ATTEMPTS) {
+          throw new StorageError(
+            'MIGRATION_FAILED',
+            `cannot apply the schema migrations to ${this.dbfile}: ${errorMessage(cause)}. If the file was not made by Sheepdog, use another dbfile.`,
+            { cause },
+          );
+        }
+      }
+    }
+  }
+
+  /** The `when` of the newest migration applied to the file, 0 when none. */
+  #appliedMigration(): number {
+    const hasTable = this.#db
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '__drizzle_migrations'")
+      .get();
+    if (hasTable === undefined) return 0;
+    const row = this.#db
+      .prepare('SELECT max(created_at) AS latest FROM __drizzle_migrations')
+      .get() as { latest: number | string | null };
+    return Number(row.latest ?? 0);
+  }
+
+  #count(op: string, statement: Database.Statement<[Id], Count>, requestId: number): number {
+    const id = this.#requestId(requestId);
+    const row = this.#guard(op, () => statement.get({ id }));
+    if (row === undefined || row.known === 0) throw unknownRequest(id, this.dbfile);
+    return row.n;
+  }
+
+  #list<R>(op: string, statement: Database.Statement<[Id], R>, requestId: number): R[] {
+    const id = this.#requestId(requestId);
+    return this.#guard(op, () => {
+      const rows = statement.all({ id });
+      // An empty answer must not hide a typo in the id.
+      if (rows.length === 0 && this.#q.requestExists.get({ id }) === undefined) {
+        throw unknownRequest(id, this.dbfile);
+      }
+      return rows;
+    });
+  }
+
+  #requireTask(requestId: number, jobIndex: number): void {
+    if (this.#q.taskExists.get({ requestId, jobIndex }) === undefined) {
+      this.#throwMissing(requestId, jobIndex);
+    }
+  }
+
+  #throwMissing(requestId: number, jobIndex: number): never {
+    if (this.#q.requestExists.get({ id: requestId }) === undefined) {
+      throw unknownRequest(requestId, this.dbfile);
+    }
+    const n = this.#q.countTasks.get({ id: requestId })?.n ?? 0;
+    throw new StorageError(
+      'UNKNOWN_TASK',
+      `request ${requestId} has no task with job index ${jobIndex}; its job indexes run 1..${n}.`,
+    );
+  }
+
+  #taskKey(requestId: number, jobIndex: number): TaskKey {
+    this.#assertOpen();
+    assertId('requestId', requestId);
+    assertId('jobIndex', jobIndex);
+    return { requestId, jobIndex };
+  }
+
+  #requestId(requestId: number): number {
+    this.#assertOpen();
+    assertId('requestId', requestId);
+    return requestId;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) {
+      throw new StorageError(
+        'CLOSED',
+        `the storage for ${this.dbfile} is closed; create a new Storage to use the file again.`,
+      );
+    }
+  }
+
+  /** Runs a query, passing StorageErrors through and wrapping SQLite failures. */
+  #guard<T>(op: string, run: () => T): T {
+    try {
+      return run();
+    } catch (cause) {
+      if (cause instanceof Database.SqliteError) {
+        throw new StorageError(
+          'DATABASE_ERROR',
+          `${op} failed on ${this.dbfile}: ${cause.message} (${cause.code}). Check disk space and permissions; if another process held the file locked for over ${BUSY_TIMEOUT_MS / 1000} s, retry.`,
+          { cause },
+        );
+      }
+      throw cause;
+    }
+  }
+}
+
+/** Prepares every hand-written statement once per connection. */
+function prepareStatements(db: Database.Database) {
+  return {
+    insertRequest: db.prepare<
+      [number, Buffer, Buffer, string | null, string | null, string | null, string | null]
+    >(
+      `INSERT INTO requests (created_at, func, ns, token_hash, n_tasks, backend, label, config)
+       VALUES (?, ?, ?, ?, 0, ?, ?, ?)`,
+    ),
+    insertTask: db.prepare<[number, number, Buffer, number]>(
+      'INSERT INTO tasks (request_id, job_index, args, updated_at) VALUES (?, ?, ?, ?)',
+    ),
+    setTaskCount: db.prepare<[number, number]>('UPDATE requests SET n_tasks = ? WHERE id = ?'),
+    getDetails: db
+      .prepare<TaskKey, [Buffer, Buffer, Buffer]>(
+        `SELECT r.func, r.ns, t.args FROM tasks t JOIN requests r ON r.id = t.request_id
+         WHERE t.request_id = @requestId AND t.job_index = @jobIndex`,
+      )
+      .raw(),
+    taskExists: db
+      .prepare<TaskKey, number>(
+        'SELECT 1 FROM tasks WHERE request_id = @requestId AND job_index = @jobIndex',
+      )
+      .pluck(),
+    requestExists: db.prepare<Id, number>('SELECT 1 FROM requests WHERE id = @id').pluck(),
+    // INSERT ... SELECT FROM tasks stores nothing for an unknown task, and ON CONFLICT DO NOTHING
+    // keeps the first result: a repeat changes 0 rows, never a second row or a new value.
+    insertResult: db.prepare<StoreParams>(
+      `INSERT INTO results (request_id, job_index, result, attempt, created_at)
+       SELECT request_id, job_index, @payload, attempts, @now FROM tasks
+       WHERE request_id = @requestId AND job_index = @jobIndex
+       ON CONFLICT (request_id, job_index) DO NOTHING`,
+    ),
+    insertError: db.prepare<StoreParams>(
+      `INSERT INTO errors (request_id, job_index, error, attempt, created_at)
+       SELECT request_id, job_index, @payload, attempts, @now FROM tasks
+       WHERE request_id = @requestId AND job_index = @jobIndex
+       ON CONFLICT (request_id, job_index) DO NOTHING`,
+    ),
+    markDone: db.prepare<TaskKey & { now: number }>(
+      `UPDATE tasks SET state = 'done', updated_at = @now
+       WHERE request_id = @requestId AND job_index = @jobIndex`,
+    ),
+    // A task that already has a result stays done even if an error arrives later.
+    markFailed: db.prepare<TaskKey & { now: number }>(
+      `UPDATE tasks SET state = 'failed', updated_at = @now
+       WHERE request_id = @requestId AND job_index = @jobIndex AND state <> 'done'`,
+    ),
+    markRunning: db.prepare<TaskKey & { now: number }>(
+      `UPDATE tasks SET state = 'running', attempts = attempts + 1, updated_at = @now
+       WHERE request_id = @requestId AND job_index = @jobIndex
+         AND state IN ('pending', 'running', 'lost')`,
+    ),
+    countTasks: count(db, 'SELECT count(*) FROM tasks WHERE request_id = @id'),
+    countResults: count(db, 'SELECT count(*) FROM results WHERE request_id = @id'),
+    countErrors: count(db, 'SELECT count(*) FROM errors WHERE request_id = @id'),
+    countResultsAndErrors: count(
+      db,
+      `SELECT (SELECT count(*) FROM results WHERE request_id = @id)
+            + (SELECT count(*) FROM errors WHERE request_id = @id)`,
+    ),
+    getResults: db
+      .prepare<Id, [Buffer, Buffer]>(
+        `SELECT t.args, r.result FROM results r
+         JOIN tasks t ON t.request_id = r.request_id AND t.job_index = r.job_index
+         WHERE r.request_id = @id ORDER BY r.job_index`,
+      )
+      .raw(),
+    getTasksWithResults: db
+      .prepare<Id, [Buffer, Buffer | null]>(
+        `SELECT t.args, r.result FROM tasks t
+         LEFT JOIN results r ON r.request_id = t.request_id AND r.job_index = t.job_index
+         WHERE t.request_id = @id ORDER BY t.job_index`,
+      )
+      .raw(),
+    getErrors: db
+      .prepare<Id, [Buffer, Buffer]>(
+        `SELECT t.args, e.error FROM errors e
+         JOIN tasks t ON t.request_id = e.request_id AND t.job_index = e.job_index
+         WHERE e.request_id = @id ORDER BY e.job_index`,
+      )
+      .raw(),
+  };
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+
+/** `known` tells an unknown request (an error) from one with nothing counted yet. */
+function count(db: Database.Database, from: string): Database.Statement<[Id], Count> {
+  return db.prepare<Id, Count>(
+    `SELECT EXISTS (SELECT 1 FROM requests WHERE id = @id) AS known, (${from}) AS n`,
+  );
+}
+
+type MetaRow = {
+  tokenHash: string | null;
+  backend: string | null;
+  label: string | null;
+  config: string | null;
+};
+
+function metaRow(meta: NewRequestMeta): MetaRow {
+  if (meta === null || typeof meta !== 'object') {
+    throw new StorageError('INVALID_ARGUMENT', `meta must be an object, got ${describe(meta)}.`);
+  }
+  const { tokenHash = null, backend = null, label = null, config } = meta;
+  if (tokenHash !== null && (typeof tokenHash !== 'string' || !SHA256_HEX.test(tokenHash))) {
+    throw new StorageError(
+      'INVALID_ARGUMENT',
+      'meta.tokenHash must be a SHA-256 digest as 64 lowercase hex digits; store the hash, never the token.',
+    );
+  }
+  for (const [name, value] of [
+    ['backend', backend],
+    ['label', label],
+  ] as const) {
+    if (value !== null && typeof value !== 'string') {
+      throw new StorageError(
+        'INVALID_ARGUMENT',
+        `meta.${name} must be a string, got ${describe(value)}.`,
+      );
+    }
+  }
+  let configJson: string | null = null;
+  if (config !== undefined && config !== null) {
+    try {
+      configJson = JSON.stringify(config) ?? null;
+    } catch (cause) {
+      throw new StorageError(
+        'INVALID_ARGUMENT',
+        `meta.config must be JSON-serialisable: ${errorMessage(cause)}.`,
+        { cause },
+      );
+    }
+  }
+  return { tokenHash, backend, label, config: configJson };
+}
+
+function emptyStates(): Record<TaskState, number> {
+  return Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskState, number>;
+}
+
+function unknownRequest(requestId: number, dbfile: string): StorageError {
+  return new StorageError(
+    'UNKNOWN_REQUEST',
+    `no request ${requestId} in ${dbfile}; check the request id and the dbfile it was created in.`,
+  );
+}
+
+function assertId(name: string, value: unknown): asserts value is number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new StorageError(
+      'INVALID_ARGUMENT',
+      `${name} must be a positive safe integer, got ${describe(value)}.`,
+    );
+  }
+}
+
+function assertBytes(name: string, value: unknown): asserts value is Uint8Array {
+  if (!(value instanceof Uint8Array)) {
+    throw new StorageError(
+      'INVALID_ARGUMENT',
+      `${name} must be a Uint8Array of serialised bytes, got ${describe(value)}.`,
+    );
+  }
+}
+
+/** better-sqlite3 binds only Buffers as blobs; wrap without copying. */
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+}
+
+/** A plain Uint8Array view of the Buffer better-sqlite3 returned, without copying. */
+function toBytes(buffer: Buffer): Uint8Array {
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'string')
+    return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') {
+    return `${typeof value} ${String(value)}`;
+  }
+  if (typeof value === 'object') return value.constructor?.name ?? 'object';
+  return typeof value;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
