@@ -1,4 +1,4 @@
-import { Client, type ConnectConfig, type SFTPWrapper } from 'ssh2';
+import { Client, type ClientChannel, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import { DeployerError } from '../deployer-error.js';
 import {
   type AuthAttempts,
@@ -166,9 +166,10 @@ export class SshConnection {
             ? undefined
             : setTimeout(() => {
                 timedOut = true;
-                // Not every sshd honours signal requests; closing the channel is the fallback.
-                stream.signal('KILL');
-                stream.close();
+                sendKill(stream);
+                // Closing at once could overtake the signal, and closing alone leaves the process
+                // running; servers that ignore signals still get the close a moment later.
+                setTimeout(() => stream.close(), 1000).unref();
                 reject(
                   new DeployerError(
                     'COMMAND_TIMEOUT',
@@ -221,6 +222,33 @@ export class SshConnection {
     }
     await this.#jump?.end();
   }
+}
+
+/** The parts of an ssh2 channel that {@link sendKill} reaches into. */
+interface ChannelInternals {
+  outgoing?: { id?: number; state?: string };
+  _client?: { _protocol?: { signal?: (id: number, signal: string) => void } };
+}
+
+/**
+ * Sends a `signal` channel request for KILL. ssh2's public `signal()` stays silent once stdin is
+ * at EOF (which `exec` always reaches, so that commands reading stdin end), although the server
+ * still honours the request then; so the request is sent through ssh2's protocol object directly
+ * when the public method would drop it.
+ */
+function sendKill(stream: ClientChannel): void {
+  const channel = stream as unknown as ChannelInternals;
+  const { outgoing } = channel;
+  const protocol = channel._client?._protocol;
+  if (outgoing?.state === 'eof' && typeof outgoing.id === 'number' && protocol?.signal) {
+    try {
+      protocol.signal(outgoing.id, 'KILL');
+    } catch {
+      // The channel closed meanwhile; nothing left to kill.
+    }
+    return;
+  }
+  stream.signal('KILL');
 }
 
 function describe(settings: HostSettings): string {
@@ -355,18 +383,22 @@ export async function connectHost(
 
   return new Promise<SshConnection>((resolve, reject) => {
     let settled = false;
-    const fail = (error: DeployerError): void => {
+    const fail = (cause: (Error & { level?: string }) | undefined): void => {
       if (settled) return;
       settled = true;
       client.destroy();
-      transport.dispose();
-      void jump?.end();
-      reject(error);
+      void explain(cause).then((error) => {
+        transport.dispose();
+        void jump?.end();
+        reject(error);
+      });
     };
-    const explain = (cause: (Error & { level?: string }) | undefined): DeployerError => {
+    const explain = async (
+      cause: (Error & { level?: string }) | undefined,
+    ): Promise<DeployerError> => {
       const refused = hostKey.failure();
       if (refused) return refused;
-      const diagnostics = transport.diagnostics();
+      const diagnostics = await transport.diagnostics();
       const extra = diagnostics === '' ? '' : ` (${diagnostics})`;
       if (cause?.level === 'client-authentication') {
         return authFailed(label, settings.user, attempts, 'every method was refused', cause);
@@ -402,9 +434,9 @@ export async function connectHost(
         attempts.notes.push(`ssh-agent at ${agent} is unusable: ${cause.message}`);
         return;
       }
-      fail(explain(cause));
+      fail(cause);
     });
-    client.on('close', () => fail(explain(undefined)));
+    client.on('close', () => fail(undefined));
 
     const config: ConnectConfig = {
       sock: transport.sock,
@@ -420,14 +452,14 @@ export async function connectHost(
     try {
       client.connect(config);
     } catch (cause) {
-      fail(
+      settled = true;
+      transport.dispose();
+      void jump?.end();
+      reject(
         new DeployerError(
           'INVALID_CONFIG',
           `cannot start an SSH connection to ${label}: ${String(cause)}`,
-          {
-            host: label,
-            cause,
-          },
+          { host: label, cause },
         ),
       );
     }

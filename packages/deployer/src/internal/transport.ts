@@ -9,8 +9,8 @@ export interface Transport {
   sock: Duplex;
   /** How the stream was made, for messages (`tcp`, `ProxyCommand …`, `jump host …`). */
   via: string;
-  /** Extra text for connection errors (ProxyCommand stderr). */
-  diagnostics(): string;
+  /** Extra text for connection errors (ProxyCommand exit status and stderr). */
+  diagnostics(): Promise<string>;
   /** Releases what the transport owns (the ProxyCommand process). */
   dispose(): void;
 }
@@ -32,7 +32,12 @@ export function connectTcp(host: string, port: number, timeoutMs: number): Promi
     socket.once('connect', () => {
       clearTimeout(timer);
       socket.removeAllListeners('error');
-      resolve({ sock: socket, via: 'tcp', diagnostics: () => '', dispose: () => {} });
+      resolve({
+        sock: socket,
+        via: 'tcp',
+        diagnostics: async () => '',
+        dispose: () => {},
+      });
     });
     socket.once('error', (cause: NodeJS.ErrnoException) => {
       clearTimeout(timer);
@@ -68,8 +73,12 @@ export function spawnProxyCommand(command: string): Transport {
   child.stderr?.on('data', (chunk: string) => {
     stderr = (stderr + chunk).slice(-4096);
   });
-  child.once('exit', (code, signal) => {
-    exit = signal === null ? `exit code ${code}` : `signal ${signal}`;
+  // 'close' (not 'exit') so that all of stderr has been read by then.
+  const closed = new Promise<void>((resolve) => {
+    child.once('close', (code, signal) => {
+      exit = signal === null ? `exit code ${code}` : `signal ${signal}`;
+      resolve();
+    });
   });
   if (child.stdin === null || child.stdout === null) {
     throw new DeployerError('CONNECT_FAILED', `cannot start ProxyCommand ${command}`);
@@ -84,10 +93,16 @@ export function spawnProxyCommand(command: string): Transport {
   return {
     sock,
     via: `ProxyCommand ${command}`,
-    diagnostics: () =>
-      [exit && `ProxyCommand ended with ${exit}`, stderr.trim() && `its stderr: ${stderr.trim()}`]
+    async diagnostics() {
+      // The SSH side usually notices a dead proxy (EPIPE, EOF) before the process is reaped.
+      await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+      return [
+        exit && `ProxyCommand ended with ${exit}`,
+        stderr.trim() && `its stderr: ${stderr.trim()}`,
+      ]
         .filter(Boolean)
-        .join('; '),
+        .join('; ');
+    },
     dispose: () => {
       sock.destroy();
       if (child.exitCode === null && child.signalCode === null) child.kill();
@@ -117,7 +132,7 @@ export function forwardThrough(
       resolve({
         sock: channel,
         via: `jump host ${jumpLabel}`,
-        diagnostics: () => '',
+        diagnostics: async () => '',
         dispose: () => channel.destroy(),
       });
     });

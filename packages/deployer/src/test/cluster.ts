@@ -1,0 +1,62 @@
+import { existsSync, readFileSync } from 'node:fs';
+
+/** Where scripts/test-cluster.sh records how to reach the test cluster. */
+export const CLUSTER_ENV_FILE = '/var/lib/sheepdog-cluster/cluster.env';
+
+/** The real test cluster: a loopback sshd with Grid Engine behind it. */
+export interface TestCluster {
+  host: string;
+  port: number;
+  user: string;
+  /** Private key authorised for `user`. */
+  key: string;
+  /** known_hosts holding the sshd's host key as `[host]:port`. */
+  knownHosts: string;
+  /** Grid Engine runs jobs submitted by `user`. */
+  gridEngine: boolean;
+  /** Node.js on the execution host. */
+  node: string;
+}
+
+function parseEnvFile(text: string): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const match = /^\s*(?:export\s+)?([A-Z0-9_]+)=(.*)$/.exec(line);
+    if (match?.[1] === undefined || match[2] === undefined) continue;
+    values[match[1]] = match[2].trim().replace(/^(['"])(.*)\1$/, '$2');
+  }
+  return values;
+}
+
+/**
+ * Reads the cluster description (the env file, overridden by `SHEEPDOG_TEST_*` variables).
+ * Throws when the cluster is not set up: the real suites must fail, never skip, without it.
+ */
+export function loadCluster(): TestCluster {
+  const fromFile = existsSync(CLUSTER_ENV_FILE)
+    ? parseEnvFile(readFileSync(CLUSTER_ENV_FILE, 'utf8'))
+    : {};
+  const get = (name: string): string | undefined => process.env[name] ?? fromFile[name];
+  const host = get('SHEEPDOG_TEST_SSH_HOST');
+  const port = get('SHEEPDOG_TEST_SSH_PORT');
+  const user = get('SHEEPDOG_TEST_SSH_USER');
+  const key = get('SHEEPDOG_TEST_SSH_KEY');
+  const knownHosts = get('SHEEPDOG_TEST_KNOWN_HOSTS');
+  if (!host || !port || !user || !key || !knownHosts) {
+    const where = existsSync(CLUSTER_ENV_FILE)
+      ? `${CLUSTER_ENV_FILE} lacks SHEEPDOG_TEST_SSH_HOST/PORT/USER/KEY or SHEEPDOG_TEST_KNOWN_HOSTS`
+      : `${CLUSTER_ENV_FILE} does not exist`;
+    throw new Error(
+      `The real test cluster is not set up (${where}). Run \`bash scripts/test-cluster.sh\` as root from the repository root, then run the tests again.${process.env.CI ? ' In CI this suite must run: the cluster script has to succeed before the tests.' : ''}`,
+    );
+  }
+  return {
+    host,
+    port: Number(port),
+    user,
+    key,
+    knownHosts,
+    gridEngine: get('SHEEPDOG_TEST_GRIDENGINE') === '1',
+    node: get('SHEEPDOG_TEST_NODE') ?? '/usr/bin/node',
+  };
+}
