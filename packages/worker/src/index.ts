@@ -1,0 +1,10 @@
+export {
+  Client,
+  type ClientOptions,
+  type SubmitAnswer,
+  type TaskDetails,
+  type TaskOutcome,
+} from './client.js';
+export { WorkerError, type WorkerErrorCode } from './error.js';
+export type { HttpOptions } from './internal/http.js';
+export { EXIT_CODES, type MainOptions, main, resolveJobIndex } from './main.js';
