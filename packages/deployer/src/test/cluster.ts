@@ -1,7 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 
-/** Where scripts/test-cluster.sh records how to reach the test cluster. */
-export const CLUSTER_ENV_FILE = '/var/lib/sheepdog-cluster/cluster.env';
+/**
+ * Where scripts/test-cluster.sh records how to reach the test cluster
+ * (`SHEEPDOG_CLUSTER_ENV` points elsewhere, e.g. to check that the suite fails without it).
+ */
+export const CLUSTER_ENV_FILE =
+  process.env.SHEEPDOG_CLUSTER_ENV ?? '/var/lib/sheepdog-cluster/cluster.env';
 
 /** The real test cluster: a loopback sshd with Grid Engine behind it. */
 export interface TestCluster {
