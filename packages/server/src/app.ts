@@ -1,0 +1,330 @@
+import { isUtf8 } from 'node:buffer';
+import type { Storage, StorageErrorCode } from '@sheepdog/storage';
+import { type Context, Hono, type MiddlewareHandler } from 'hono';
+import { bodyLimit as bodyLimitMiddleware } from 'hono/body-limit';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { z } from 'zod';
+import { tokenMatches } from './internal/token.js';
+import { ServerError } from './server-error.js';
+
+/** Largest request body accepted by default: 64 MiB. */
+export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
+
+/** A result or error that was just stored (never sent for a duplicate post). */
+export interface TaskEvent {
+  /** The request the task belongs to. */
+  requestId: number;
+  /** The task's job index (1..N). */
+  jobIndex: number;
+  /** What arrived. */
+  kind: 'result' | 'error';
+}
+
+/** Options of {@link createApp}. */
+export interface AppOptions {
+  /**
+   * Largest accepted request body, in bytes; larger posts get 413 and store nothing.
+   * @default 67108864 (64 MiB, {@link DEFAULT_BODY_LIMIT})
+   */
+  bodyLimit?: number;
+  /**
+   * Called synchronously after each newly stored result or error, before the response is sent.
+   * @default undefined
+   */
+  onTask?: (event: TaskEvent) => void;
+}
+
+/**
+ * Error codes of the JSON body `{ error: { code, message } }` that every non-2xx answer carries.
+ *
+ * | status | code | when |
+ * |---|---|---|
+ * | 400 | `INVALID_PARAMS` | `requestId` or `jobIndex` in the path is not a positive safe integer |
+ * | 400 | `INVALID_BODY` | the body is empty, or an error body is not UTF-8 text |
+ * | 401 | `MISSING_TOKEN` | no `Authorization: Bearer <token>` header |
+ * | 401 | `INVALID_TOKEN` | the token is not this request's token |
+ * | 404 | `UNKNOWN_REQUEST` | no request with this id in the server's database |
+ * | 404 | `UNKNOWN_TASK` | the request has no task with this job index |
+ * | 404 | `NOT_FOUND` | no such endpoint |
+ * | 413 | `BODY_TOO_LARGE` | the body is over the server's `bodyLimit` |
+ * | 415 | `UNSUPPORTED_MEDIA_TYPE` | a body sent as a form or JSON instead of raw bytes |
+ * | 503 | `STORAGE_UNAVAILABLE` | the database failed or is closing; retry later |
+ * | 500 | `INTERNAL` | anything else |
+ */
+export type WireErrorCode =
+  | 'INVALID_PARAMS'
+  | 'INVALID_BODY'
+  | 'MISSING_TOKEN'
+  | 'INVALID_TOKEN'
+  | 'UNKNOWN_REQUEST'
+  | 'UNKNOWN_TASK'
+  | 'NOT_FOUND'
+  | 'BODY_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'STORAGE_UNAVAILABLE'
+  | 'INTERNAL';
+
+const TASK_PATH = '/v1/requests/:requestId/tasks/:jobIndex';
+
+const idParam = (name: string) =>
+  z
+    .string()
+    .regex(/^[1-9][0-9]*$/, {
+      error: (issue) => `${name} must be a positive integer, got "${String(issue.input)}"`,
+    })
+    .transform(Number)
+    .refine(Number.isSafeInteger, { error: `${name} is larger than the largest safe integer` });
+
+const taskParams = z.object({ requestId: idParam('requestId'), jobIndex: idParam('jobIndex') });
+
+const resultBody = z.instanceof(Uint8Array).refine((body) => body.length > 0, {
+  error: 'the result body is empty: send the serialised result as raw bytes',
+});
+
+const errorBody = z
+  .instanceof(Uint8Array)
+  .refine((body) => body.length > 0, {
+    error: "the error body is empty: send the error's stack as UTF-8 text",
+  })
+  .refine((body) => isUtf8(body), { error: 'the error body is not valid UTF-8 text' });
+
+const appOptions = z.object({
+  bodyLimit: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+  onTask: z
+    .custom<AppOptions['onTask']>((value) => typeof value === 'function', {
+      error: 'onTask must be a function',
+    })
+    .optional(),
+});
+
+/** Body media types that cannot be raw payload bytes: a client posting the original's forms. */
+const REFUSED_MEDIA_TYPES = new Set([
+  'application/x-www-form-urlencoded',
+  'multipart/form-data',
+  'application/json',
+]);
+
+/** Storage failures a worker can cause or should retry, and how they go over the wire. */
+const STORAGE_STATUS: Partial<Record<StorageErrorCode, [ContentfulStatusCode, WireErrorCode]>> = {
+  UNKNOWN_REQUEST: [404, 'UNKNOWN_REQUEST'],
+  UNKNOWN_TASK: [404, 'UNKNOWN_TASK'],
+  INVALID_ARGUMENT: [400, 'INVALID_PARAMS'],
+};
+
+/** Failures of the server's own database: a worker should retry; the operator should know. */
+const STORAGE_UNAVAILABLE = new Set<string>(['DATABASE_ERROR', 'CLOSED']);
+
+/** Hono environment of the app: the validated ids that the auth middleware hands to handlers. */
+export type AppEnv = { Variables: { requestId: number; jobIndex: number } };
+
+/** Thrown inside handlers to answer with a JSON error; turned into a response by onError. */
+class WireError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: WireErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The Hono app workers talk to (wire protocol v1), on top of an open {@link Storage}. Serve it
+ * with `@hono/node-server`, mount it in another Hono app, or call `app.request()` in tests.
+ * {@link getServer} is the usual way to run it.
+ *
+ * - `GET  /v1/requests/:requestId/tasks/:jobIndex` → `{ func, ns, args }` (base64); marks the
+ *   task running
+ * - `POST /v1/requests/:requestId/tasks/:jobIndex/result` raw bytes → `{ ok: true, duplicate }`
+ * - `POST /v1/requests/:requestId/tasks/:jobIndex/error` UTF-8 text → `{ ok: true, duplicate }`
+ *
+ * Every call needs `Authorization: Bearer <token>` with the token of that request.
+ *
+ * @param storage - the open storage to serve; the app never closes it
+ * @param options - body limit and the listener for stored results and errors
+ * @throws {@link ServerError} `INVALID_OPTIONS`
+ */
+export function createApp(storage: Storage, options: AppOptions = {}): Hono<AppEnv> {
+  const parsed = appOptions.safeParse(options);
+  if (!parsed.success) {
+    throw new ServerError(
+      'INVALID_OPTIONS',
+      `invalid createApp options:\n${z.prettifyError(parsed.error)}`,
+    );
+  }
+  const maxSize = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const onTask = options.onTask;
+
+  // Token hashes never change and request ids are never reused, so a hash read once stays
+  // valid. Unknown ids are not cached: another process may create that request later.
+  const tokenHashes = new Map<number, Buffer | null>();
+  const tokenHashOf = (requestId: number): Buffer | null => {
+    let hash = tokenHashes.get(requestId);
+    if (hash === undefined) {
+      let hex: string | null;
+      try {
+        hex = storage.getTokenHash(requestId);
+      } catch (error) {
+        if (isStorageError(error) && error.code === 'UNKNOWN_REQUEST') {
+          throw new WireError(
+            404,
+            'UNKNOWN_REQUEST',
+            `no request ${requestId} on this server; check the request id, and that the server uses the dbfile the request was created in`,
+          );
+        }
+        throw error;
+      }
+      hash = hex === null ? null : Buffer.from(hex, 'hex');
+      tokenHashes.set(requestId, hash);
+    }
+    return hash;
+  };
+
+  const authorize: MiddlewareHandler<AppEnv> = async (c, next) => {
+    const params = taskParams.safeParse(c.req.param());
+    if (!params.success) {
+      throw new WireError(
+        400,
+        'INVALID_PARAMS',
+        params.error.issues.map((i) => i.message).join('; '),
+      );
+    }
+    const { requestId, jobIndex } = params.data;
+    const header = c.req.header('authorization') ?? '';
+    const match = /^Bearer +(\S+)\s*$/i.exec(header);
+    if (match?.[1] === undefined) {
+      throw new WireError(
+        401,
+        'MISSING_TOKEN',
+        `send the request's token as "Authorization: Bearer <token>"`,
+      );
+    }
+    const hash = tokenHashOf(requestId);
+    if (hash === null || !tokenMatches(match[1], hash)) {
+      throw new WireError(401, 'INVALID_TOKEN', `the token is not valid for request ${requestId}`);
+    }
+    c.set('requestId', requestId);
+    c.set('jobIndex', jobIndex);
+    await next();
+  };
+
+  const limit = bodyLimitMiddleware({
+    maxSize,
+    onError: () => {
+      throw new WireError(
+        413,
+        'BODY_TOO_LARGE',
+        `the body is larger than this server's limit of ${maxSize} bytes`,
+      );
+    },
+  });
+
+  const readBody = async (
+    c: Context<AppEnv>,
+    schema: z.ZodType<Uint8Array>,
+  ): Promise<Uint8Array> => {
+    const mediaType = (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
+    if (mediaType !== undefined && REFUSED_MEDIA_TYPES.has(mediaType)) {
+      throw new WireError(
+        415,
+        'UNSUPPORTED_MEDIA_TYPE',
+        `send the body as raw bytes (Content-Type: application/octet-stream), not ${mediaType}`,
+      );
+    }
+    const body = schema.safeParse(new Uint8Array(await c.req.arrayBuffer()));
+    if (!body.success) {
+      throw new WireError(400, 'INVALID_BODY', body.error.issues.map((i) => i.message).join('; '));
+    }
+    return body.data;
+  };
+
+  const stored = (c: Context<AppEnv>, kind: TaskEvent['kind'], isNew: boolean): Response => {
+    if (isNew) onTask?.({ requestId: c.get('requestId'), jobIndex: c.get('jobIndex'), kind });
+    return c.json({ ok: true, duplicate: !isNew });
+  };
+
+  const app = new Hono<AppEnv>();
+
+  app.get(TASK_PATH, authorize, (c) => {
+    const requestId = c.get('requestId');
+    const jobIndex = c.get('jobIndex');
+    const [func, ns, args] = storage.getDetails(requestId, jobIndex);
+    storage.markRunning(requestId, jobIndex);
+    return c.json({ func: base64(func), ns: base64(ns), args: base64(args) });
+  });
+
+  app.post(`${TASK_PATH}/result`, authorize, limit, async (c) => {
+    const body = await readBody(c, resultBody);
+    return stored(c, 'result', storage.storeResult(c.get('requestId'), c.get('jobIndex'), body));
+  });
+
+  app.post(`${TASK_PATH}/error`, authorize, limit, async (c) => {
+    const body = await readBody(c, errorBody);
+    return stored(c, 'error', storage.storeError(c.get('requestId'), c.get('jobIndex'), body));
+  });
+
+  app.notFound((c) =>
+    fail(
+      c,
+      404,
+      'NOT_FOUND',
+      `no endpoint ${c.req.method} ${c.req.path}; see the wire protocol in the @sheepdog/server README`,
+    ),
+  );
+
+  app.onError((error, c) => {
+    if (error instanceof WireError) return fail(c, error.status, error.code, error.message);
+    if (isStorageError(error)) {
+      const mapped = STORAGE_STATUS[error.code as StorageErrorCode];
+      // Storage messages are written for the caller; only the package prefix is dropped.
+      if (mapped !== undefined) return fail(c, mapped[0], mapped[1], withoutPrefix(error.message));
+      if (STORAGE_UNAVAILABLE.has(error.code)) {
+        warn(error);
+        return fail(
+          c,
+          503,
+          'STORAGE_UNAVAILABLE',
+          'the server database is unavailable; retry later',
+        );
+      }
+    }
+    // Details stay in the server's log: they may name files of the machine it runs on.
+    warn(error);
+    return fail(c, 500, 'INTERNAL', 'internal server error; the server log has the details');
+  });
+
+  return app;
+}
+
+function fail(
+  c: Context,
+  status: ContentfulStatusCode,
+  code: WireErrorCode,
+  message: string,
+): Response {
+  if (status === 401) c.header('WWW-Authenticate', 'Bearer realm="sheepdog"');
+  return c.json({ error: { code, message } }, status);
+}
+
+/** `code`, not `instanceof`: the storage package may be loaded twice in one process. */
+function isStorageError(error: unknown): error is Error & { code: string } {
+  return (
+    error instanceof Error &&
+    error.name === 'StorageError' &&
+    typeof (error as { code?: unknown }).code === 'string'
+  );
+}
+
+function withoutPrefix(message: string): string {
+  return message.replace(/^\[sheepdog\] \[storage\] /, '');
+}
+
+function warn(error: Error): void {
+  process.emitWarning(
+    `[sheepdog] [server] a worker request failed: ${error.stack ?? error.message}`,
+  );
+}
+
+function base64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+}

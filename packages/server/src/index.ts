@@ -1,0 +1,15 @@
+/**
+ * `@sheepdog/server`: the HTTP server Sheepdog workers fetch tasks from and post results to.
+ * @module
+ */
+export {
+  type AppEnv,
+  type AppOptions,
+  createApp,
+  DEFAULT_BODY_LIMIT,
+  type TaskEvent,
+  type WireErrorCode,
+} from './app.js';
+export { type CreatedRequest, createRequest } from './create-request.js';
+export { getServer, type ServerOptions, type SheepdogServer, type TaskListener } from './server.js';
+export { ServerError, type ServerErrorCode } from './server-error.js';
