@@ -8,7 +8,7 @@ import {
   type SshConnection,
 } from './internal/connection.js';
 import { ensureDirectory, realpath, remotePath, writePrivateFile } from './internal/sftp.js';
-import { readSshConfig, resolveHost } from './internal/ssh-config.js';
+import { expandTilde, readSshConfig, resolveHost } from './internal/ssh-config.js';
 import { parseQsubJobId } from './qsub.js';
 import { shellQuote } from './shell-quote.js';
 
@@ -231,7 +231,8 @@ export class Deployer {
     const settings = resolveHost(config, options.host, { port: options.port, user: options.user });
     const context: ConnectContext = {
       config,
-      knownHostsFile: options.knownHostsFile,
+      knownHostsFile:
+        options.knownHostsFile === undefined ? undefined : expandTilde(options.knownHostsFile),
       acceptNewHostKey: options.acceptNewHostKey === true,
       agent: options.agent,
       connectTimeoutMs: options.connectTimeoutMs,
