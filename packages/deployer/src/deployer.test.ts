@@ -70,7 +70,10 @@ afterEach(async () => {
 afterAll(async () => {
   if (cluster) {
     const cleaner = deployer();
-    await cleaner.run(`rm -rf ${shellQuote(remoteBase)}`).catch(() => undefined);
+    // The parent is shared with concurrent runs: remove it only when empty.
+    await cleaner
+      .run(`rm -rf ${shellQuote(remoteBase)}; rmdir .sheepdog-deployer-test 2>/dev/null || true`)
+      .catch(() => undefined);
     await cleaner.close();
   }
   rmSync(local, { recursive: true, force: true });
