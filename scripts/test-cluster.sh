@@ -424,6 +424,191 @@ sge_down() {
   if pid=$(qmaster_pid); then stop_pid "$pid" sge_qmaster 30; else log "sge_qmaster is not running"; fi
 }
 
+# ---------------------------------------------------------------- SLURM (§2)
+
+readonly MUNGED_PIDFILE=/run/munge/munged.pid
+readonly MYSQL_PIDFILE=/run/mysqld/mysqld.pid
+readonly SLURMDBD_PIDFILE=/run/slurm/slurmdbd.pid
+readonly SLURMCTLD_PIDFILE=/run/slurm/slurmctld.pid
+readonly SLURMD_PIDFILE=/run/slurm/slurmd.pid
+readonly SLURM_LOGS=/var/log/slurm
+
+munged_pid() { pid_of munged "$MUNGED_PIDFILE"; }
+mariadbd_pid() { pid_of mariadbd "$MYSQL_PIDFILE"; }
+slurmdbd_pid() { pid_of slurmdbd "$SLURMDBD_PIDFILE"; }
+slurmctld_pid() { pid_of slurmctld "$SLURMCTLD_PIDFILE"; }
+slurmd_pid() { pid_of slurmd "$SLURMD_PIDFILE"; }
+slurm_running() { munged_pid && mariadbd_pid && slurmdbd_pid && slurmctld_pid && slurmd_pid; } >/dev/null
+
+# SLURM clients must never run before slurm.conf exists: they would fall back to
+# "configless" mode and send a DNS SRV query to the system resolver (§2.3).
+slurm_client() {
+  [ -f "$SLURM_CONF" ] || die "internal error: SLURM client '$1' called before $SLURM_CONF exists"
+  timeout 20 "$@"
+}
+slurm_node_state() { slurm_client sinfo -h -n "$HOST_S" -o %T 2>/dev/null | head -n 1; }
+slurm_node_idle() { [ "$(slurm_node_state)" = idle ]; }
+
+# CPUs=50 on a 2-core machine needs config_overrides; no cgroups without systemd, hence
+# proctrack/linuxproc and task/none; memory limits are only enforced with CR_CPU_Memory,
+# OverMemoryKill and a 1 s sampling (§2.3, §2.6); batch_sched_delay=0 starts arrays at once.
+slurm_conf() {
+  cat <<EOF
+# Written by scripts/test-cluster.sh: single-node SLURM for the Sheepdog tests.
+ClusterName=sheepdog
+SlurmctldHost=$HOST_S(127.0.0.1)
+AuthType=auth/munge
+CredType=cred/munge
+SlurmUser=slurm
+SlurmctldPort=6817
+SlurmdPort=6818
+StateSaveLocation=/var/spool/slurmctld
+SlurmdSpoolDir=/var/spool/slurmd
+SlurmctldPidFile=$SLURMCTLD_PIDFILE
+SlurmdPidFile=$SLURMD_PIDFILE
+SlurmctldLogFile=$SLURM_LOGS/slurmctld.log
+SlurmdLogFile=$SLURM_LOGS/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SwitchType=switch/none
+MpiDefault=none
+ReturnToService=2
+SlurmdParameters=config_overrides
+SchedulerType=sched/backfill
+SchedulerParameters=batch_sched_delay=0
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU_Memory
+DefMemPerCPU=2048
+MaxArraySize=10001
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherFrequency=task=1
+JobAcctGatherParams=OverMemoryKill
+JobCompType=jobcomp/none
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=localhost
+AccountingStoragePort=6819
+NodeName=$HOST_S NodeAddr=127.0.0.1 CPUs=50 RealMemory=102400 State=UNKNOWN
+PartitionName=debug Nodes=$HOST_S Default=YES MaxTime=INFINITE State=UP
+EOF
+}
+slurmdbd_conf() {
+  cat <<EOF
+# Written by scripts/test-cluster.sh. slurmdbd refuses to start unless this file is
+# owned by SlurmUser and mode 0600 (it holds the database password).
+AuthType=auth/munge
+DbdHost=localhost
+DbdAddr=127.0.0.1
+DbdPort=6819
+SlurmUser=slurm
+LogFile=$SLURM_LOGS/slurmdbd.log
+PidFile=$SLURMDBD_PIDFILE
+StorageType=accounting_storage/mysql
+StorageHost=localhost
+StorageLoc=slurm_acct_db
+StorageUser=slurm
+StoragePass=$SLURMDBD_PASS
+EOF
+}
+
+start_munged() {
+  install -d -o munge -g munge -m 755 /run/munge
+  log "starting munged"
+  "${CLEAN_ENV[@]}" runuser -u munge -- /usr/sbin/munged </dev/null >>"$STATE/munged.out" 2>&1 ||
+    die_logs "munged did not start" "$STATE/munged.out" /var/log/munge/munged.log
+}
+munge_works() { munge -n </dev/null | unmunge >/dev/null; }
+
+start_mariadb() {
+  install -d -o mysql -g mysql -m 755 /run/mysqld
+  log "starting mariadbd (socket $MYSQL_SOCKET only, --skip-networking)"
+  # mariadbd does not daemonize: detach it from this script (setsid, no inherited fds).
+  setsid "${CLEAN_ENV[@]}" /usr/sbin/mariadbd --user=mysql --skip-networking \
+    --socket="$MYSQL_SOCKET" --pid-file="$MYSQL_PIDFILE" </dev/null >>"$MYSQL_LOG" 2>&1 &
+}
+mariadb_answers() { mysqladmin --socket="$MYSQL_SOCKET" ping; }
+
+start_slurm_daemon() { # NAME PIDFUNC LOGFILE
+  log "starting $1"
+  "${CLEAN_ENV[@]}" "/usr/sbin/$1" </dev/null >>"$STATE/$1.out" 2>&1 || die_logs "$1 did not start" "$3" "$STATE/$1.out"
+  wait_for 15 "$1 to keep running" "$2" || die_logs "$1 exited right after starting" "$3" "$STATE/$1.out"
+}
+
+slurm_up() {
+  log "== SLURM"
+  local conf_changed=0 dbd_conf_changed=0 pid
+  install -d -m 755 /etc/slurm
+  # Before the packages: their postinsts and every later command find the file.
+  put_file "$SLURM_CONF" 644 root:root < <(slurm_conf) && conf_changed=1 || true
+  ensure_packages munge slurm-wlm slurm-client slurmdbd mariadb-server
+  put_file "$SLURMDBD_CONF" 600 slurm:slurm < <(slurmdbd_conf) && dbd_conf_changed=1 || true
+  install -d -o slurm -g slurm -m 755 /run/slurm "$SLURM_LOGS" /var/spool/slurmctld
+  install -d -m 755 /var/spool/slurmd
+
+  munged_pid >/dev/null || start_munged
+  wait_for 10 "munge to encode and decode a credential" munge_works ||
+    die_logs "munge does not work" /var/log/munge/munged.log "$STATE/munged.out"
+
+  mariadbd_pid >/dev/null || start_mariadb
+  wait_for 60 "MariaDB to answer on $MYSQL_SOCKET" mariadb_answers || die_logs "MariaDB does not answer" "$MYSQL_LOG"
+  mysql --socket="$MYSQL_SOCKET" -e "CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY '$SLURMDBD_PASS';
+    GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost';" || die_logs "cannot create the slurm database user" "$MYSQL_LOG"
+
+  if pid=$(slurmdbd_pid) && [ "$dbd_conf_changed" = 1 ]; then stop_pid "$pid" slurmdbd 30; fi
+  slurmdbd_pid >/dev/null || start_slurm_daemon slurmdbd slurmdbd_pid "$SLURM_LOGS/slurmdbd.log"
+  wait_for 30 "slurmdbd to answer sacctmgr" slurm_client sacctmgr -n -P list cluster ||
+    die_logs "slurmdbd does not answer" "$SLURM_LOGS/slurmdbd.log" "$MYSQL_LOG"
+
+  # Node CPU/memory changes need a slurmctld restart, not scontrol reconfigure (§2.3).
+  if [ "$conf_changed" = 1 ]; then
+    if pid=$(slurmd_pid); then stop_pid "$pid" slurmd 30; fi
+    if pid=$(slurmctld_pid); then stop_pid "$pid" slurmctld 30; fi
+  fi
+  slurmctld_pid >/dev/null || start_slurm_daemon slurmctld slurmctld_pid "$SLURM_LOGS/slurmctld.log"
+  wait_for 30 "slurmctld to answer scontrol ping" eval 'slurm_client scontrol ping | grep -q UP' ||
+    die_logs "slurmctld does not answer" "$SLURM_LOGS/slurmctld.log"
+  slurmd_pid >/dev/null || start_slurm_daemon slurmd slurmd_pid "$SLURM_LOGS/slurmd.log"
+  if ! wait_for 20 "node $HOST_S to be idle" slurm_node_idle; then
+    # A node left down/drained by an earlier run (ReturnToService=2 covers most cases).
+    log "node $HOST_S is '$(slurm_node_state)': resuming it"
+    slurm_client scontrol update nodename="$HOST_S" state=resume || true
+    wait_for 20 "node $HOST_S to be idle" slurm_node_idle ||
+      die_logs "node $HOST_S is '$(slurm_node_state)', not idle" "$SLURM_LOGS/slurmd.log" "$SLURM_LOGS/slurmctld.log"
+  fi
+  log "SLURM is up: munged $(munged_pid), mariadbd $(mariadbd_pid), slurmdbd $(slurmdbd_pid), slurmctld $(slurmctld_pid), slurmd $(slurmd_pid); node $HOST_S idle, 50 CPUs"
+}
+
+slurm_verify() {
+  log "SLURM check: a 2-task Node array job submitted by $SSH_USER over ssh (sbatch, squeue, sacct)"
+  local out rc=0
+  out=$(ssh_cmd "bash -s -- slurm '$NODE_BIN'" <"$HELPERS/check-job.sh" 2>&1) || rc=$?
+  if [ "$rc" != 0 ]; then
+    printf '%s\n' "$out" >&2
+    die_logs "the SLURM check job did not run (exit $rc)" "$SLURM_LOGS/slurmctld.log" "$SLURM_LOGS/slurmd.log" "$SLURM_LOGS/slurmdbd.log"
+  fi
+  log "SLURM ran a job: $(printf '%s' "$out" | tail -n 1)"
+}
+
+slurm_status() {
+  local rc=0 pid d
+  for d in munged mariadbd slurmdbd slurmctld slurmd; do
+    if pid=$("${d}_pid"); then printf '%-12s running, pid %s\n' "$d" "$pid"; else printf '%-12s NOT running\n' "$d"; rc=1; fi
+  done
+  if [ "$rc" = 0 ]; then
+    printf '%-12s %s\n' "slurm node" "$HOST_S: $(slurm_node_state || true)"
+    slurm_node_idle || rc=1
+  fi
+  return "$rc"
+}
+
+slurm_down() {
+  local pid
+  if pid=$(slurmd_pid); then stop_pid "$pid" slurmd 30; else log "slurmd is not running"; fi
+  if pid=$(slurmctld_pid); then stop_pid "$pid" slurmctld 30; else log "slurmctld is not running"; fi
+  if pid=$(slurmdbd_pid); then stop_pid "$pid" slurmdbd 30; else log "slurmdbd is not running"; fi
+  if pid=$(mariadbd_pid); then stop_pid "$pid" mariadbd 60; else log "mariadbd is not running"; fi
+  if pid=$(munged_pid); then stop_pid "$pid" munged 10; else log "munged is not running"; fi
+}
+
 # ---------------------------------------------------------------- status, env file
 
 VERIFIED=()
@@ -464,9 +649,6 @@ status() {
   return "$rc"
 }
 
-slurm_status() { echo "slurm        not implemented yet"; return 1; }
-slurm_running() { return 1; }
-slurm_down() { :; }
 
 # ---------------------------------------------------------------- main
 
@@ -505,7 +687,7 @@ exec 9>"$STATE/.lock"
 flock -w 900 9 || die "another test-cluster.sh run holds $STATE/.lock"
 
 if [ "$ACTION" = stop ]; then
-  want slurm && slurm_down
+  if want slurm; then slurm_down; rm -f "$(marker slurm)"; fi
   if want sge; then sge_down; rm -f "$(marker sge)"; fi
   if want ssh; then ssh_down; rm -f "$ENV_FILE"; log "removed $ENV_FILE"; else [ ! -f "$ENV_FILE" ] || write_env; fi
   log "stopped: ${COMPONENTS[*]}"
@@ -520,6 +702,12 @@ if want sge; then
   sge_up
   sge_verify
   touch "$(marker sge)"
+fi
+if want slurm; then
+  rm -f "$(marker slurm)"
+  slurm_up
+  slurm_verify
+  touch "$(marker slurm)"
 fi
 write_env
 log "cluster ready ($( [ "$CHANGED" = 1 ] && echo 'configuration changed' || echo 'nothing changed'))"
