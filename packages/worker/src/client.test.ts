@@ -233,6 +233,8 @@ describe('Client', () => {
     expect(() => new Client('ftp://host/', TOKEN, 1, 1)).toThrow(
       expect.objectContaining({ code: 'BAD_OPTIONS' }),
     );
+    expect(() => new Client('http://host/', 'tok en', 1, 1)).toThrow(/printable ASCII/);
+    expect(() => new Client('http://host/', '', 1, 1)).toThrow(/printable ASCII/);
     expect(() => new Client('http://host/', TOKEN, 0, 1)).toThrow(
       /requestId must be a positive integer/,
     );

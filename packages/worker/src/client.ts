@@ -136,6 +136,13 @@ export class Client {
     if (this.base.protocol !== 'http:' && this.base.protocol !== 'https:') {
       throw new WorkerError('BAD_OPTIONS', `the server URL must be http: or https:, got ${url}.`);
     }
+    // A bearer token must be a valid header value; the server's tokens are base64url.
+    if (typeof token !== 'string' || !/^[\x21-\x7e]+$/.test(token)) {
+      throw new WorkerError(
+        'BAD_OPTIONS',
+        'the token must be a non-empty string of printable ASCII.',
+      );
+    }
     for (const [name, value] of [
       ['requestId', requestId],
       ['jobIndex', jobIndex],

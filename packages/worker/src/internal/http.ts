@@ -88,8 +88,11 @@ function send(
     headers['content-length'] = body.byteLength;
   }
   const transport = url.protocol === 'https:' ? https : http;
+  // Created outside the promise: a synchronous throw here (a bad header value, say) is a setup
+  // problem that retrying cannot fix.
+  const request = transport.request(url, { method, headers });
   return new Promise((resolve, reject) => {
-    const request = transport.request(url, { method, headers }, (response) => {
+    request.on('response', (response) => {
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.on('error', reject);
@@ -150,8 +153,16 @@ export async function request(
   let lastProblem = '';
   let lastCause: unknown;
   for (let attempt = 0; ; attempt++) {
+    let pending: Promise<Response>;
     try {
-      const response = await send(url, method, token, body, options.httpTimeoutMs);
+      pending = send(url, method, token, body, options.httpTimeoutMs);
+    } catch (error) {
+      throw new WorkerError('BAD_OPTIONS', `cannot send ${what}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    try {
+      const response = await pending;
       if (response.status >= 200 && response.status < 300) return response.body;
       const detail = `HTTP ${response.status} ${serverMessage(response.body)}`;
       if (!isRetriableStatus(response.status)) {
