@@ -182,8 +182,9 @@ export class Storage {
   }
 
   /**
-   * Makes sure the schema is in place. The constructor already migrates, so this only
-   * re-checks (and applies migrations another process's newer file does not need). Idempotent.
+   * Makes sure the schema is in place, as the original's `initdb` did. The constructor already
+   * migrates, so this only re-checks, applying any migration the file still lacks; it never
+   * touches data. Idempotent.
    *
    * @throws {@link StorageError} `MIGRATION_FAILED` or `CLOSED`
    */
