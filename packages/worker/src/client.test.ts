@@ -224,6 +224,9 @@ describe('Client', () => {
     expect(
       () => new Client(server?.url ?? '', TOKEN, 1, 1, { env: { SHEEPDOG_HTTP_RETRIES: 'x' } }),
     ).toThrow(expect.objectContaining({ code: 'BAD_OPTIONS' }));
+    expect(() => new Client('http://host/', TOKEN, 1, 1, { httpRetries: 1.5 })).toThrow(
+      /httpRetries \(env SHEEPDOG_HTTP_RETRIES\) must be an integer >= 0/,
+    );
   });
 
   it('refuses unusable constructor arguments', () => {

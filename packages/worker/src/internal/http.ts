@@ -19,7 +19,8 @@ export interface HttpOptions {
   /** Longest delay between two tries. Env `SHEEPDOG_HTTP_RETRY_MAX_MS`. @default 8000 */
   httpRetryMaxMs?: number;
   /**
-   * A try fails when the connection is silent this long. Env `SHEEPDOG_HTTP_TIMEOUT_MS`.
+   * A try fails when the connection is silent this long (0: never). Env
+   * `SHEEPDOG_HTTP_TIMEOUT_MS`.
    * @default 30000
    */
   httpTimeoutMs?: number;
@@ -55,10 +56,10 @@ export function resolveHttpOptions(
     const raw = options[key] ?? env[ENV_NAMES[key]];
     if (raw === undefined || raw === '') continue;
     const value = Number(raw);
-    if (!Number.isFinite(value) || value < 0) {
+    if (!Number.isSafeInteger(value) || value < 0) {
       throw new WorkerError(
         'BAD_OPTIONS',
-        `${key} (env ${ENV_NAMES[key]}) must be a number >= 0, got ${JSON.stringify(raw)}.`,
+        `${key} (env ${ENV_NAMES[key]}) must be an integer >= 0, got ${JSON.stringify(raw)}.`,
       );
     }
     resolved[key] = value;
