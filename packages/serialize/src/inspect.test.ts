@@ -176,6 +176,9 @@ describe('checkValue', () => {
     expect(() => checkValue({ s: new Stack() })).toThrow(
       refusal('CLASS_INSTANCE', 'value.s is an instance of Stack'),
     );
+    expect(() => checkValue({ shared: new SharedArrayBuffer(4) })).toThrow(
+      refusal('CLASS_INSTANCE', 'value.shared is a SharedArrayBuffer, which cannot be copied'),
+    );
     expect(() => checkValue([Promise.resolve(1)], 'args[0]')).toThrow(
       refusal('CLASS_INSTANCE', 'args[0][0] is a Promise, which cannot be copied'),
     );

@@ -29,7 +29,6 @@ const CLONEABLE_TAGS = new Set([
   'Map',
   'Set',
   'ArrayBuffer',
-  'SharedArrayBuffer',
   'DataView',
   'Int8Array',
   'Uint8Array',
@@ -49,7 +48,14 @@ const CLONEABLE_TAGS = new Set([
 ]);
 
 // Built-ins that are not class instances in the user's sense but cannot be copied at all.
-const UNCLONEABLE = new Set(['Promise', 'WeakMap', 'WeakSet', 'WeakRef', 'FinalizationRegistry']);
+const UNCLONEABLE = new Set([
+  'Promise',
+  'WeakMap',
+  'WeakSet',
+  'WeakRef',
+  'FinalizationRegistry',
+  'SharedArrayBuffer',
+]);
 
 type Program = Parameters<typeof analyze>[0];
 
