@@ -114,7 +114,9 @@ stop_pid() {
   fi
 }
 
-CHANGED=0
+# Whether this run changed anything: a file, because components run in subshells.
+CHANGED_FLAG=
+mark_changed() { [ -z "$CHANGED_FLAG" ] || : >"$CHANGED_FLAG"; }
 # put_file DEST MODE OWNER:GROUP < content: replace DEST only when the content, mode or owner
 # differ; returns 0 when something changed, 1 when DEST was already right.
 put_file() {
@@ -130,7 +132,7 @@ put_file() {
   fi
   mv -f "$tmp" "$dest"
   log "wrote $dest"
-  CHANGED=1
+  mark_changed
   return 0
 }
 
@@ -241,7 +243,8 @@ EOF
     fi
   else
     log "starting sshd"
-    "${CLEAN_ENV[@]}" /usr/sbin/sshd -f "$SSHD_CONFIG" -E "$SSHD_LOG" </dev/null >>"$SSHD_LOG" 2>&1 ||
+    mark_changed
+    "${CLEAN_ENV[@]}" /usr/sbin/sshd -f "$SSHD_CONFIG" -E "$SSHD_LOG" </dev/null >>"$SSHD_LOG" 2>&1 9>&- ||
       die_logs "sshd did not start" "$SSHD_LOG"
   fi
   wait_for 20 "ssh login as $SSH_USER" ssh_cmd true || die_logs "cannot log in as $SSH_USER over ssh" "$SSHD_LOG"
@@ -281,13 +284,15 @@ sge_execd_reports() { local l; l=$(sge_host_load) && [ -n "$l" ] && [ "$l" != - 
 
 start_qmaster() {
   log "starting sge_qmaster"
-  sge_env /usr/sbin/sge_qmaster </dev/null >>"$STATE/sge_qmaster.out" 2>&1 || die_logs "sge_qmaster did not start" "$QMASTER_LOG"
+  mark_changed
+  sge_env /usr/sbin/sge_qmaster </dev/null >>"$STATE/sge_qmaster.out" 2>&1 9>&- || die_logs "sge_qmaster did not start" "$QMASTER_LOG"
   wait_for 30 "qmaster to answer qconf -sh" qconf -sh || die_logs "sge_qmaster does not answer" "$QMASTER_LOG" "$STATE/sge_qmaster.out"
   log "sge_qmaster is up (pid $(qmaster_pid || echo '?'))"
 }
 start_execd() {
   log "starting sge_execd"
-  sge_env /usr/sbin/sge_execd </dev/null >>"$STATE/sge_execd.out" 2>&1 || die_logs "sge_execd did not start" $(execd_logs)
+  mark_changed
+  sge_env /usr/sbin/sge_execd </dev/null >>"$STATE/sge_execd.out" 2>&1 9>&- || die_logs "sge_execd did not start" $(execd_logs)
   wait_for 40 "sge_execd to report a load to qhost" sge_execd_reports ||
     die_logs "sge_execd does not report to qmaster" $(execd_logs) "$QMASTER_LOG" "$STATE/sge_execd.out"
   log "sge_execd is up (pid $(execd_pid || echo '?')), load $(sge_host_load)"
@@ -395,11 +400,21 @@ EOF
   local before
   before=$(sge_config_digest)
   sge_configure_cluster
-  [ "$before" = "$(sge_config_digest)" ] || { log "Grid Engine configuration updated"; CHANGED=1; }
+  [ "$before" = "$(sge_config_digest)" ] || { log "Grid Engine configuration updated"; mark_changed; }
   if execd_pid >/dev/null; then
     wait_for 40 "sge_execd to report a load to qhost" sge_execd_reports || die_logs "sge_execd runs but does not report to qmaster" $(execd_logs) "$QMASTER_LOG"
   else
     start_execd
+  fi
+  # A queue left disabled (d) or in error (E) by an earlier run or test would never start the
+  # check job: the test cluster is put back into its known state.
+  local qstate
+  qstate=$(sge_env "$SGE_BIN/qstat" -f -q "all.q@$HOST" 2>/dev/null | awk -v q="all.q@$HOST" '$1 == q { print $6 }')
+  if [[ $qstate == *[dE]* ]]; then
+    log "queue all.q@$HOST is in state '$qstate': clearing and enabling it"
+    sge_env "$SGE_BIN/qmod" -c "all.q@$HOST" >/dev/null || true
+    sge_env "$SGE_BIN/qmod" -e "all.q@$HOST" >/dev/null || true
+    mark_changed
   fi
   log "Grid Engine is up: qmaster pid $(qmaster_pid), execd pid $(execd_pid), host $HOST, all.q 50 slots"
 }
@@ -513,7 +528,8 @@ EOF
 start_munged() {
   install -d -o munge -g munge -m 755 /run/munge
   log "starting munged"
-  "${CLEAN_ENV[@]}" runuser -u munge -- /usr/sbin/munged </dev/null >>"$STATE/munged.out" 2>&1 ||
+  mark_changed
+  "${CLEAN_ENV[@]}" runuser -u munge -- /usr/sbin/munged </dev/null >>"$STATE/munged.out" 2>&1 9>&- ||
     die_logs "munged did not start" "$STATE/munged.out" /var/log/munge/munged.log
 }
 munge_works() { munge -n </dev/null | unmunge >/dev/null; }
@@ -521,15 +537,17 @@ munge_works() { munge -n </dev/null | unmunge >/dev/null; }
 start_mariadb() {
   install -d -o mysql -g mysql -m 755 /run/mysqld
   log "starting mariadbd (socket $MYSQL_SOCKET only, --skip-networking)"
+  mark_changed
   # mariadbd does not daemonize: detach it from this script (setsid, no inherited fds).
   setsid "${CLEAN_ENV[@]}" /usr/sbin/mariadbd --user=mysql --skip-networking \
-    --socket="$MYSQL_SOCKET" --pid-file="$MYSQL_PIDFILE" </dev/null >>"$MYSQL_LOG" 2>&1 &
+    --socket="$MYSQL_SOCKET" --pid-file="$MYSQL_PIDFILE" </dev/null >>"$MYSQL_LOG" 2>&1 9>&- &
 }
 mariadb_answers() { mysqladmin --socket="$MYSQL_SOCKET" ping; }
 
 start_slurm_daemon() { # NAME PIDFUNC LOGFILE
   log "starting $1"
-  "${CLEAN_ENV[@]}" "/usr/sbin/$1" </dev/null >>"$STATE/$1.out" 2>&1 || die_logs "$1 did not start" "$3" "$STATE/$1.out"
+  mark_changed
+  "${CLEAN_ENV[@]}" "/usr/sbin/$1" </dev/null >>"$STATE/$1.out" 2>&1 9>&- || die_logs "$1 did not start" "$3" "$STATE/$1.out"
   wait_for 15 "$1 to keep running" "$2" || die_logs "$1 exited right after starting" "$3" "$STATE/$1.out"
 }
 
@@ -682,9 +700,14 @@ if [ "$ACTION" = status ]; then
   exit $?
 fi
 
-# One run at a time (CI and a developer may start it together).
-exec 9>"$STATE/.lock"
-flock -w 900 9 || die "another test-cluster.sh run holds $STATE/.lock"
+# One run at a time (CI and a developer may start it together). Every daemon is started
+# with fd 9 closed (9>&-): one that inherited it would hold this lock for its lifetime.
+readonly LOCK=$STATE/run.lock
+exec 9>"$LOCK"
+if ! flock -n 9; then
+  log "waiting for another test-cluster.sh run to finish (lock $LOCK)"
+  flock -w 900 9 || die "$LOCK still held after 900 s (by: $(lslocks -n -o PID,COMMAND,PATH 2>/dev/null | grep -F "$LOCK" | tr -s ' ' | tr '\n' ';'))"
+fi
 
 if [ "$ACTION" = stop ]; then
   if want slurm; then slurm_down; rm -f "$(marker slurm)"; fi
@@ -694,23 +717,40 @@ if [ "$ACTION" = stop ]; then
   exit 0
 fi
 
+CHANGED_FLAG=$STATE/.changed.$$
+rm -f "$CHANGED_FLAG"
+trap 'rm -f "$CHANGED_FLAG"' EXIT
 log "test cluster on $HOST: ${COMPONENTS[*]}"
 # sge and slurm are checked over ssh: ssh always comes first.
 ssh_up
-if want sge; then
-  rm -f "$(marker sge)"
-  sge_up
-  sge_verify
-  touch "$(marker sge)"
-fi
-if want slurm; then
-  rm -f "$(marker slurm)"
-  slurm_up
-  slurm_verify
-  touch "$(marker slurm)"
-fi
+
+# Each scheduler is brought up in its own subshell, so that one failing still lets the other
+# come up (and be listed in cluster.env); the script exits non-zero if any failed. A
+# subshell started with & keeps set -e, one on the left of || would not.
+FAILED=()
+UP=()
+for c in sge slurm; do
+  want "$c" || continue
+  rm -f "$(marker "$c")"
+  ("${c}_up") &
+  if wait $!; then UP+=("$c"); else FAILED+=("$c"); fi
+done
+# The check jobs run in parallel (each ~2-5 s); their logs are shown one after the other.
+declare -A CHECK_PID=()
+for c in "${UP[@]}"; do
+  ("${c}_verify") >"$STATE/check-$c.log" 2>&1 &
+  CHECK_PID[$c]=$!
+done
+for c in "${UP[@]}"; do
+  if wait "${CHECK_PID[$c]}"; then touch "$(marker "$c")"; else FAILED+=("$c"); fi
+  cat "$STATE/check-$c.log"
+done
+
 write_env
-log "cluster ready ($( [ "$CHANGED" = 1 ] && echo 'configuration changed' || echo 'nothing changed'))"
+if [ ${#FAILED[@]} -gt 0 ]; then
+  die "not up: ${FAILED[*]} (see the messages above); $ENV_FILE lists only what works"
+fi
+log "cluster ready ($([ -f "$CHANGED_FLAG" ] && echo 'files written or daemons started' || echo 'nothing changed, all was up'))"
 cat <<EOF
 
 Reach the cluster:

@@ -36,10 +36,10 @@ check_outputs() { # FILE...
 case $kind in
   sge)
     rc=0
-    out=$(timeout 120 qsub -terse -sync y -C '//$' -t 1-2 -N sdcheck -S "$node" \
+    out=$(timeout 60 qsub -terse -sync y -C '//$' -t 1-2 -N sdcheck -S "$node" \
       -wd "$dir" -o "$dir" -e "$dir" "$dir/check.js" 2>&1) || rc=$?
-    id=$(printf '%s\n' "$out" | head -n 1)
-    id=${id%%.*}
+    # -terse prints "ID.1-2:1" first, but after an interrupt other lines may come first.
+    id=$(printf '%s\n' "$out" | grep -m 1 -oE '^[0-9]+' || true)
     if [ "$rc" != 0 ]; then
       echo "qsub -sync y exited $rc:" >&2
       printf '%s\n' "$out" >&2
@@ -59,8 +59,8 @@ case $kind in
     SECONDS=0
     # `sbatch --wait` polls slowly (~10 s for a 1 s job, §2.4): poll squeue instead.
     while [ -n "$(squeue -h -j "$id" 2>/dev/null)" ]; do
-      if [ "$SECONDS" -ge 90 ]; then
-        echo "job $id still queued or running after 90 s:" >&2
+      if [ "$SECONDS" -ge 60 ]; then
+        echo "job $id still queued or running after 60 s:" >&2
         squeue -j "$id" >&2 || true
         scontrol show job "$id" >&2 || true
         sinfo >&2 || true
