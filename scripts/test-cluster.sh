@@ -269,6 +269,12 @@ ssh_down() {
 
 sge_env() { "${CLEAN_ENV[@]}" SGE_ROOT=$SGE_ROOT SGE_CELL=$SGE_CELL "$@"; }
 qconf() { sge_env "$SGE_BIN/qconf" "$@"; }
+# qconf_set ARGS...: a qconf call that changes the configuration, logged as such.
+qconf_set() {
+  log "qconf $*"
+  mark_changed
+  qconf "$@" | sed 's/^/    /'
+}
 qmaster_pid() { pid_of sge_qmaster "$QMASTER_PIDFILE"; }
 execd_pid() {
   local f
@@ -324,8 +330,8 @@ sge_configure_cluster() {
   local tmp
   tmp=$(mktemp -d)
   # Admin and submit host (qmaster adds its own host as admin host anyway).
-  qconf -sh 2>/dev/null | grep -qxF "$HOST" || qconf -ah "$HOST"
-  qconf -ss 2>/dev/null | grep -qxF "$HOST" || qconf -as "$HOST"
+  qconf -sh 2>/dev/null | grep -qxF "$HOST" || qconf_set -ah "$HOST"
+  qconf -ss 2>/dev/null | grep -qxF "$HOST" || qconf_set -as "$HOST"
   if ! qconf -sel 2>/dev/null | grep -qxF "$HOST"; then
     cat >"$tmp/exechost" <<EOF
 hostname $HOST
@@ -338,49 +344,50 @@ xprojects NONE
 usage_scaling NONE
 report_variables NONE
 EOF
-    qconf -Ae "$tmp/exechost"
+    qconf_set -Ae "$tmp/exechost"
   fi
   if ! qconf -shgrpl 2>/dev/null | grep -qxF @allhosts; then
     printf 'group_name @allhosts\nhostlist %s\n' "$HOST" >"$tmp/allhosts"
-    qconf -Ahgrp "$tmp/allhosts"
+    qconf_set -Ahgrp "$tmp/allhosts"
   elif ! qconf -shgrp @allhosts | grep -q "[[:space:]]$HOST\b"; then
-    qconf -aattr hostgroup hostlist "$HOST" @allhosts
+    qconf_set -aattr hostgroup hostlist "$HOST" @allhosts
   fi
   # The queue template's pe_list names make, smp and mpi: they must exist before qconf -Aq.
   local pe
   for pe in make mpi smp; do
-    qconf -spl 2>/dev/null | grep -qxF "$pe" || qconf -Ap "/usr/share/gridengine/util/resources/pe/$pe"
+    qconf -spl 2>/dev/null | grep -qxF "$pe" || qconf_set -Ap "/usr/share/gridengine/util/resources/pe/$pe"
   done
   # all.q: 50 slots, no load threshold (50 node tasks would put 2 cores in alarm), bash (§1.4).
   local want_q='s/^qname .*/qname all.q/; s/^hostlist .*/hostlist @allhosts/; s/^load_thresholds .*/load_thresholds NONE/; s/^slots .*/slots 50/; s#^shell .*#shell /bin/bash#'
   if ! qconf -sql 2>/dev/null | grep -qxF all.q; then
     qconf -sq | sed "$want_q" >"$tmp/q"
-    qconf -Aq "$tmp/q"
+    qconf_set -Aq "$tmp/q"
   else
     qconf -sq all.q >"$tmp/q.old"
     sed "$want_q" "$tmp/q.old" >"$tmp/q"
     # qconf aligns the columns: compare with runs of blanks squeezed.
-    [ "$(tr -s ' \t' ' ' <"$tmp/q.old")" = "$(tr -s ' \t' ' ' <"$tmp/q")" ] || qconf -Mq "$tmp/q"
+    [ "$(tr -s ' \t' ' ' <"$tmp/q.old")" = "$(tr -s ' \t' ' ' <"$tmp/q")" ] || qconf_set -Mq "$tmp/q"
   fi
   # Scheduler: 1 s interval and flushes; 15 s default makes every test wait (§1.5.2).
   qconf -ssconf >"$tmp/s.old"
   sed 's/^schedule_interval .*/schedule_interval                 0:0:1/; s/^flush_submit_sec .*/flush_submit_sec                  1/; s/^flush_finish_sec .*/flush_finish_sec                  1/' "$tmp/s.old" >"$tmp/s"
   if [ "$(awk '/^(schedule_interval|flush_submit_sec|flush_finish_sec) /{print $1, $2}' "$tmp/s.old")" != \
     "$(awk '/^(schedule_interval|flush_submit_sec|flush_finish_sec) /{print $1, $2}' "$tmp/s")" ]; then
-    qconf -Msconf "$tmp/s"
+    qconf_set -Msconf "$tmp/s"
   fi
   # Accounting flushed every second (default 15 s), so qacct sees a job right after it ends.
   # qconf -Mconf takes a file NAMED AFTER the configuration, here "global" (§1.4).
   qconf -sconf global | sed '/^#/d' | sed -e ':a' -e '/\\$/N; s/\\\n[[:space:]]*/ /; ta' >"$tmp/global.old"
   mkdir "$tmp/conf"
   sed 's/flush_time=[0-9:]*/flush_time=00:00:01/' "$tmp/global.old" >"$tmp/conf/global"
-  cmp -s "$tmp/global.old" "$tmp/conf/global" || qconf -Mconf "$tmp/conf/global"
+  cmp -s "$tmp/global.old" "$tmp/conf/global" || qconf_set -Mconf "$tmp/conf/global"
   rm -rf "$tmp"
 }
 
 sge_up() {
   log "== Grid Engine"
-  debconf-set-selections <<EOF
+  # Preseeded so that the postinst configures the cell non-interactively (§1.1).
+  pkg_installed gridengine-master || debconf-set-selections <<EOF
 gridengine-common shared/gridengineconfig boolean true
 gridengine-common shared/gridenginecell string $SGE_CELL
 gridengine-common shared/gridenginemaster string $HOST
@@ -397,10 +404,7 @@ EOF
   else
     start_qmaster
   fi
-  local before
-  before=$(sge_config_digest)
   sge_configure_cluster
-  [ "$before" = "$(sge_config_digest)" ] || { log "Grid Engine configuration updated"; mark_changed; }
   if execd_pid >/dev/null; then
     wait_for 40 "sge_execd to report a load to qhost" sge_execd_reports || die_logs "sge_execd runs but does not report to qmaster" $(execd_logs) "$QMASTER_LOG"
   else
@@ -418,11 +422,9 @@ EOF
   fi
   log "Grid Engine is up: qmaster pid $(qmaster_pid), execd pid $(execd_pid), host $HOST, all.q 50 slots"
 }
-sge_config_digest() {
-  { qconf -sh; qconf -ss; qconf -sel; qconf -shgrp @allhosts; qconf -spl; qconf -sq all.q; qconf -ssconf; qconf -sconf global; } 2>/dev/null | md5sum
-}
 
 sge_verify() {
+  [ -n "$NODE_BIN" ] || die "no node in PATH: the check job (and Sheepdog's workers) need Node on the nodes"
   log "Grid Engine check: a 2-task Node array job submitted by $SSH_USER over ssh (qsub -sync y)"
   local out rc=0
   out=$(ssh_cmd "bash -s -- sge '$NODE_BIN'" <"$HELPERS/check-job.sh" 2>&1) || rc=$?
@@ -462,7 +464,8 @@ slurm_client() {
   timeout 20 "$@"
 }
 slurm_node_state() { slurm_client sinfo -h -n "$HOST_S" -o %T 2>/dev/null | head -n 1; }
-slurm_node_idle() { [ "$(slurm_node_state)" = idle ]; }
+# Ready = idle, or busy with other engineers' jobs; not down, drained or not responding.
+slurm_node_ready() { [[ $(slurm_node_state) =~ ^(idle|mixed|allocated|completing)$ ]]; }
 
 # CPUs=50 on a 2-core machine needs config_overrides; no cgroups without systemd, hence
 # proctrack/linuxproc and task/none; memory limits are only enforced with CR_CPU_Memory,
@@ -585,17 +588,18 @@ slurm_up() {
   wait_for 30 "slurmctld to answer scontrol ping" eval 'slurm_client scontrol ping | grep -q UP' ||
     die_logs "slurmctld does not answer" "$SLURM_LOGS/slurmctld.log"
   slurmd_pid >/dev/null || start_slurm_daemon slurmd slurmd_pid "$SLURM_LOGS/slurmd.log"
-  if ! wait_for 20 "node $HOST_S to be idle" slurm_node_idle; then
+  if ! wait_for 20 "node $HOST_S to be ready" slurm_node_ready; then
     # A node left down/drained by an earlier run (ReturnToService=2 covers most cases).
     log "node $HOST_S is '$(slurm_node_state)': resuming it"
     slurm_client scontrol update nodename="$HOST_S" state=resume || true
-    wait_for 20 "node $HOST_S to be idle" slurm_node_idle ||
-      die_logs "node $HOST_S is '$(slurm_node_state)', not idle" "$SLURM_LOGS/slurmd.log" "$SLURM_LOGS/slurmctld.log"
+    wait_for 20 "node $HOST_S to be ready" slurm_node_ready ||
+      die_logs "node $HOST_S is '$(slurm_node_state)', not ready" "$SLURM_LOGS/slurmd.log" "$SLURM_LOGS/slurmctld.log"
   fi
-  log "SLURM is up: munged $(munged_pid), mariadbd $(mariadbd_pid), slurmdbd $(slurmdbd_pid), slurmctld $(slurmctld_pid), slurmd $(slurmd_pid); node $HOST_S idle, 50 CPUs"
+  log "SLURM is up: munged $(munged_pid), mariadbd $(mariadbd_pid), slurmdbd $(slurmdbd_pid), slurmctld $(slurmctld_pid), slurmd $(slurmd_pid); node $HOST_S $(slurm_node_state), 50 CPUs"
 }
 
 slurm_verify() {
+  [ -n "$NODE_BIN" ] || die "no node in PATH: the check job (and Sheepdog's workers) need Node on the nodes"
   log "SLURM check: a 2-task Node array job submitted by $SSH_USER over ssh (sbatch, squeue, sacct)"
   local out rc=0
   out=$(ssh_cmd "bash -s -- slurm '$NODE_BIN'" <"$HELPERS/check-job.sh" 2>&1) || rc=$?
@@ -613,7 +617,7 @@ slurm_status() {
   done
   if [ "$rc" = 0 ]; then
     printf '%-12s %s\n' "slurm node" "$HOST_S: $(slurm_node_state || true)"
-    slurm_node_idle || rc=1
+    slurm_node_ready || rc=1
   fi
   return "$rc"
 }
@@ -629,7 +633,6 @@ slurm_down() {
 
 # ---------------------------------------------------------------- status, env file
 
-VERIFIED=()
 # Components verified earlier and still running keep their flag when another subset is run.
 marker() { echo "$STATE/verified.$1"; }
 
