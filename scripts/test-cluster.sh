@@ -35,7 +35,8 @@ readonly MYSQL_LOG=/var/log/mysql-sheepdog.log
 readonly SLURMDBD_PASS=slurm-sheepdog-test
 # Clean environment for every daemon: sge_execd hands its own environment to each job (§1.3).
 readonly -a CLEAN_ENV=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8)
-readonly SELF_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SELF_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+readonly SELF_DIR
 readonly HELPERS=$SELF_DIR/test-cluster
 HOST=$(hostname)
 HOST_S=$(hostname -s)
@@ -244,8 +245,8 @@ EOF
   else
     log "starting sshd"
     mark_changed
-    "${CLEAN_ENV[@]}" /usr/sbin/sshd -f "$SSHD_CONFIG" -E "$SSHD_LOG" </dev/null >>"$SSHD_LOG" 2>&1 9>&- ||
-      die_logs "sshd did not start" "$SSHD_LOG"
+    "${CLEAN_ENV[@]}" /usr/sbin/sshd -f "$SSHD_CONFIG" -E "$SSHD_LOG" </dev/null >>"$STATE/sshd.out" 2>&1 9>&- ||
+      die_logs "sshd did not start" "$SSHD_LOG" "$STATE/sshd.out"
   fi
   wait_for 20 "ssh login as $SSH_USER" ssh_cmd true || die_logs "cannot log in as $SSH_USER over ssh" "$SSHD_LOG"
   log "sshd is up (pid $(sshd_pid)); key login as $SSH_USER works"
@@ -283,7 +284,6 @@ execd_pid() {
   done
   pid_of sge_execd /nonexistent
 }
-execd_logs() { ls /var/spool/gridengine/execd/*/messages 2>/dev/null || true; }
 # Load of this host as qhost reports it ("-" until execd has reported).
 sge_host_load() { sge_env "$SGE_BIN/qhost" -h "$HOST" 2>/dev/null | awk -v h="$HOST" '$1 == h { print $7 }'; }
 sge_execd_reports() { local l; l=$(sge_host_load) && [ -n "$l" ] && [ "$l" != - ]; }
@@ -298,9 +298,9 @@ start_qmaster() {
 start_execd() {
   log "starting sge_execd"
   mark_changed
-  sge_env /usr/sbin/sge_execd </dev/null >>"$STATE/sge_execd.out" 2>&1 9>&- || die_logs "sge_execd did not start" $(execd_logs)
+  sge_env /usr/sbin/sge_execd </dev/null >>"$STATE/sge_execd.out" 2>&1 9>&- || die_logs "sge_execd did not start" /var/spool/gridengine/execd/*/messages
   wait_for 40 "sge_execd to report a load to qhost" sge_execd_reports ||
-    die_logs "sge_execd does not report to qmaster" $(execd_logs) "$QMASTER_LOG" "$STATE/sge_execd.out"
+    die_logs "sge_execd does not report to qmaster" /var/spool/gridengine/execd/*/messages "$QMASTER_LOG" "$STATE/sge_execd.out"
   log "sge_execd is up (pid $(execd_pid || echo '?')), load $(sge_host_load)"
 }
 
@@ -406,7 +406,7 @@ EOF
   fi
   sge_configure_cluster
   if execd_pid >/dev/null; then
-    wait_for 40 "sge_execd to report a load to qhost" sge_execd_reports || die_logs "sge_execd runs but does not report to qmaster" $(execd_logs) "$QMASTER_LOG"
+    wait_for 40 "sge_execd to report a load to qhost" sge_execd_reports || die_logs "sge_execd runs but does not report to qmaster" /var/spool/gridengine/execd/*/messages "$QMASTER_LOG"
   else
     start_execd
   fi
@@ -430,7 +430,7 @@ sge_verify() {
   out=$(ssh_cmd "bash -s -- sge '$NODE_BIN'" <"$HELPERS/check-job.sh" 2>&1) || rc=$?
   if [ "$rc" != 0 ]; then
     printf '%s\n' "$out" >&2
-    die_logs "the Grid Engine check job did not run (exit $rc)" "$QMASTER_LOG" $(execd_logs)
+    die_logs "the Grid Engine check job did not run (exit $rc)" "$QMASTER_LOG" /var/spool/gridengine/execd/*/messages
   fi
   log "Grid Engine ran a job: $(printf '%s' "$out" | tail -n 1)"
 }
