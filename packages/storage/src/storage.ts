@@ -117,7 +117,7 @@ export class Storage {
     try {
       // The busy timeout goes in first: switching a new file to WAL itself needs a lock.
       db = new Database(dbfile, { timeout: BUSY_TIMEOUT_MS });
-      db.pragma('journal_mode = WAL');
+      enableWal(db);
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
     } catch (cause) {
@@ -698,6 +698,29 @@ function metaRow(meta: NewRequestMeta): MetaRow {
     }
   }
   return { tokenHash, backend, label, config: configJson };
+}
+
+/**
+ * Switches the file to WAL. On a new file that other processes are opening at the same moment,
+ * SQLite answers SQLITE_BUSY at once, without its busy handler, so wait and retry here.
+ */
+function enableWal(db: Database.Database): void {
+  const deadline = Date.now() + BUSY_TIMEOUT_MS;
+  for (;;) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (error) {
+      const busy = error instanceof Database.SqliteError && error.code.startsWith('SQLITE_BUSY');
+      if (!busy || Date.now() > deadline) throw error;
+      sleep(5 + Math.random() * 20);
+    }
+  }
+}
+
+/** Blocks the thread: the Storage API is synchronous, like better-sqlite3's own busy wait. */
+function sleep(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 function emptyStates(): Record<TaskState, number> {
