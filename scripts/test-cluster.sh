@@ -66,7 +66,7 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 wait_for() {
   local timeout=$1 desc=$2; shift 2
   local deadline=$(( $(now_ms) + timeout * 1000 ))
-  until "$@" >/dev/null 2>&1; do
+  until "$@" </dev/null >/dev/null 2>&1; do
     if [ "$(now_ms)" -ge "$deadline" ]; then
       warn "timed out after ${timeout}s waiting for: $desc"
       return 1
@@ -254,7 +254,7 @@ EOF
   # Node on the "nodes": the workers run it as $SSH_USER.
   if [ -z "$NODE_BIN" ]; then
     warn "no node in root's PATH: Sheepdog workers cannot run on this cluster"
-  elif ! node_version=$(ssh_cmd "$NODE_BIN --version" 2>&1); then
+  elif ! node_version=$(ssh_cmd "$NODE_BIN --version" </dev/null 2>&1); then
     warn "$SSH_USER cannot run $NODE_BIN ($node_version): Sheepdog workers cannot run on this cluster"
   else
     log "$SSH_USER runs $NODE_BIN ($node_version)"
