@@ -13,10 +13,14 @@ const countPrimes = async (from: number, to: number): Promise<number> => {
   return count;
 };
 
-const ranges: Array<[number, number]> = Array.from({ length: 8 }, (_, i) => [i * 100_000, (i + 1) * 100_000]);
+const ranges: Array<[number, number]> = Array.from({ length: 8 }, (_, i) => [
+  i * 100_000,
+  (i + 1) * 100_000,
+]);
 const dbfile = './sheepdog-example.sqlite';
 const counts = await map(countPrimes, ranges, { dbfile, verbose: true }, { isPrime });
-for (const [i, [from, to]] of ranges.entries()) console.log(`primes in [${from}, ${to}): ${counts[i]}`);
+for (const [i, [from, to]] of ranges.entries())
+  console.log(`primes in [${from}, ${to}): ${counts[i]}`);
 const total = counts.reduce((sum: number, c) => sum + (c ?? 0), 0);
 // pi(800000) = 63951: a wrong or missing result shows here.
 console.log(`primes below 800000: ${total} (expected 63951)`);

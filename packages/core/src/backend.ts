@@ -48,6 +48,15 @@ export interface Backend {
   submit(job: JobSpec): Promise<Submission>;
   /** Report which of the submission's indices are still queued or running. */
   status(submission: Submission): Promise<TaskReport>;
+  /**
+   * Explains why tasks that the backend no longer holds ended without a report: exit status,
+   * signal, an enforced limit, deletion. Core calls it only for tasks it is about to mark lost,
+   * so it may be slow (e.g. read scheduler accounting). Indices it cannot explain are left out.
+   */
+  explain?(
+    submission: Submission,
+    indices: readonly number[],
+  ): Promise<ReadonlyMap<number, string>>;
   /** Stop the submission's remaining tasks. Must not throw when they have already ended. */
   cancel(submission: Submission): Promise<void>;
   /**

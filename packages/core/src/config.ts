@@ -48,7 +48,9 @@ const configSchema = z
     maxHeapMb: z.number().int().positive().optional(),
     verbose: z.boolean().default(false),
     timeout: z.number().positive().optional(),
-    signal: z.custom<AbortSignal>((v) => v instanceof AbortSignal, { message: 'expected an AbortSignal' }).optional(),
+    signal: z
+      .custom<AbortSignal>((v) => v instanceof AbortSignal, { message: 'expected an AbortSignal' })
+      .optional(),
     pollIntervalMs: z.number().int().positive().default(1000),
     lostGraceMs: z.number().int().nonnegative().default(5000),
   })
@@ -63,7 +65,9 @@ const configSchema = z
 export type SheepdogConfig = z.input<typeof configSchema>;
 
 /** The config after defaults are applied. */
-export type ResolvedConfig = z.output<typeof configSchema> & { backend: BuiltinBackendName | Backend };
+export type ResolvedConfig = z.output<typeof configSchema> & {
+  backend: BuiltinBackendName | Backend;
+};
 
 /**
  * Parses a user config once, reporting every problem together as `path: message` lines.

@@ -1,6 +1,12 @@
 export type { Backend, JobSpec, Submission, TaskReport } from './backend.js';
-export { local, type LocalBackendOptions } from './backends/local.js';
-export { type BuiltinBackendName, builtinBackends, parseConfig, type ResolvedConfig, type SheepdogConfig } from './config.js';
+export { type LocalBackendOptions, local } from './backends/local.js';
+export {
+  type BuiltinBackendName,
+  builtinBackends,
+  parseConfig,
+  type ResolvedConfig,
+  type SheepdogConfig,
+} from './config.js';
 export { SheepdogError, type SheepdogErrorCode } from './errors.js';
 export {
   type ArgsOf,

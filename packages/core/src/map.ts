@@ -1,10 +1,10 @@
-import { encodeFunction, encodeNamespace, encodeValue, decodeValue } from '@sheepdog/serialize';
+import { decodeValue, encodeArgs, encodeFunction, encodeNamespace } from '@sheepdog/serialize';
 import { checkValue, inspectFunction } from '@sheepdog/serialize/inspect';
 import { createRequest } from '@sheepdog/server';
 import { Storage } from '@sheepdog/storage';
 import type { Backend } from './backend.js';
 import { resolveBackend, workerHost } from './backends/index.js';
-import { type SheepdogConfig, type ResolvedConfig, parseConfig } from './config.js';
+import { parseConfig, type ResolvedConfig, type SheepdogConfig } from './config.js';
 import { SheepdogError } from './errors.js';
 import { Run, type WaitOptions } from './run.js';
 import { acquireServer, releaseServer } from './servers.js';
@@ -33,16 +33,11 @@ export type Namespace = Readonly<Record<string, unknown>>;
 
 const running = new Map<number, Promise<void>>();
 
-function positional(element: unknown): unknown[] {
-  return Array.isArray(element) ? element : [element];
-}
-
-function* encodeArgs(args: Iterable<unknown>): Generator<Uint8Array> {
+function* encodeArgList(args: Iterable<unknown>): Generator<Uint8Array> {
   let i = 0;
   for (const element of args) {
-    const tuple = positional(element);
-    checkValue(tuple, `args[${i}]`);
-    yield encodeValue(tuple);
+    checkValue(element, `args[${i}]`);
+    yield encodeArgs(element);
     i += 1;
   }
 }
@@ -61,10 +56,16 @@ async function start(
   const server = await acquireServer(config);
   try {
     const label = typeof fn === 'function' ? fn.name || '(anonymous)' : `${fn.module}#${fn.export}`;
-    const { requestId, token } = createRequest(server.storage, funcBytes, nsBytes, encodeArgs(args), {
-      backend: backend.name,
-      label,
-    });
+    const { requestId, token } = createRequest(
+      server.storage,
+      funcBytes,
+      nsBytes,
+      encodeArgList(args),
+      {
+        backend: backend.name,
+        label,
+      },
+    );
     const n = server.storage.countTasks(requestId);
     const run = new Run(requestId, server, backend, []);
     if (n > 0) {
@@ -82,19 +83,32 @@ async function start(
     return run;
   } catch (error) {
     releaseServer(server);
+    await backend.dispose?.();
     throw error;
   }
 }
 
-async function submitJob(backend: Backend, spec: Parameters<Backend['submit']>[0]): ReturnType<Backend['submit']> {
+async function release(run: Run): Promise<void> {
+  releaseServer(run.server);
+  await run.backend.dispose?.();
+}
+
+async function submitJob(
+  backend: Backend,
+  spec: Parameters<Backend['submit']>[0],
+): ReturnType<Backend['submit']> {
   try {
     return await backend.submit(spec);
   } catch (error) {
     if (error instanceof SheepdogError) throw error;
     const message = error instanceof Error ? error.message : String(error);
-    throw new SheepdogError('SUBMIT_FAILED', `[${backend.name}] could not submit request ${spec.requestId}: ${message}`, {
-      cause: error,
-    });
+    throw new SheepdogError(
+      'SUBMIT_FAILED',
+      `[${backend.name}] could not submit request ${spec.requestId}: ${message}`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 
@@ -150,9 +164,11 @@ export async function map(
     await run.wait(waitOptions(resolved));
     const storage = run.server.storage;
     if (resolved.verbose) noteErrors(storage, run.requestId, resolved.dbfile);
-    return storage.getTasksWithResults(run.requestId).map(([, result]) => (result === null ? null : decodeValue(result)));
+    return storage
+      .getTasksWithResults(run.requestId)
+      .map(([, result]) => (result === null ? null : decodeValue(result)));
   } finally {
-    releaseServer(run.server);
+    await release(run);
   }
 }
 
@@ -172,9 +188,9 @@ export async function mapAsync<F extends AnyFunction>(
   const waiting = run
     .wait({ ...waitOptions(resolved), verbose: false })
     .catch(() => undefined)
-    .finally(() => {
-      releaseServer(run.server);
+    .finally(async () => {
       running.delete(run.requestId);
+      await release(run).catch(() => undefined);
     });
   running.set(run.requestId, waiting);
   return run.requestId;
@@ -205,9 +221,13 @@ function openExisting(requestId: number, dbfile: string): Storage {
     storage.countTasks(requestId);
   } catch (error) {
     storage.close();
-    throw new SheepdogError('UNKNOWN_REQUEST', `there is no request ${requestId} in ${dbfile}; check the id and the dbfile`, {
-      cause: error,
-    });
+    throw new SheepdogError(
+      'UNKNOWN_REQUEST',
+      `there is no request ${requestId} in ${dbfile}; check the id and the dbfile`,
+      {
+        cause: error,
+      },
+    );
   }
   return storage;
 }
@@ -239,18 +259,26 @@ export async function getResults(
     }
     return storage
       .getTasksWithResults(requestId)
-      .map(([args, result]) => [decodeValue(args) as unknown[], result === null ? null : decodeValue(result)]);
+      .map(([args, result]) => [
+        decodeValue(args) as unknown[],
+        result === null ? null : decodeValue(result),
+      ]);
   } finally {
     storage.close();
   }
 }
 
 /** Reads the errors of a request: `[args, error]` pairs in argument order, the error text with its stack. */
-export async function getErrors(requestId: number, dbfile: string): Promise<Array<[unknown[], string]>> {
+export async function getErrors(
+  requestId: number,
+  dbfile: string,
+): Promise<Array<[unknown[], string]>> {
   const storage = openExisting(requestId, dbfile);
   try {
     const decoder = new TextDecoder();
-    return storage.getErrors(requestId).map(([args, error]) => [decodeValue(args) as unknown[], decoder.decode(error)]);
+    return storage
+      .getErrors(requestId)
+      .map(([args, error]) => [decodeValue(args) as unknown[], decoder.decode(error)]);
   } finally {
     storage.close();
   }

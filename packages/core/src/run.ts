@@ -92,7 +92,12 @@ export class Run {
       const timer = setInterval(() => void poll(), options.pollIntervalMs);
       const onAbort = (): void => {
         void this.cancel('cancelled by AbortSignal').then(
-          () => finish(new SheepdogError('CANCELLED', `request ${this.requestId} was cancelled`, { cause: options.signal?.reason })),
+          () =>
+            finish(
+              new SheepdogError('CANCELLED', `request ${this.requestId} was cancelled`, {
+                cause: options.signal?.reason,
+              }),
+            ),
           (error: unknown) => finish(error instanceof Error ? error : new Error(String(error))),
         );
       };
@@ -101,7 +106,12 @@ export class Run {
           ? undefined
           : setTimeout(() => {
               void this.cancel(`timed out after ${options.timeout} ms`).then(() =>
-                finish(new SheepdogError('TIMEOUT', `request ${this.requestId} did not finish within ${options.timeout} ms`)),
+                finish(
+                  new SheepdogError(
+                    'TIMEOUT',
+                    `request ${this.requestId} did not finish within ${options.timeout} ms`,
+                  ),
+                ),
               );
             }, deadline - Date.now());
       if (options.signal?.aborted) onAbort();
@@ -125,6 +135,7 @@ export class Run {
       for (const [index, reason] of report.reasons ?? []) reasons.set(index, reason);
     }
     const now = Date.now();
+    const due: number[] = [];
     for (const index of open) {
       if (held.has(index)) {
         this.missingSince.delete(index);
@@ -132,11 +143,21 @@ export class Run {
       }
       const since = this.missingSince.get(index) ?? now;
       this.missingSince.set(index, since);
-      if (now - since >= graceMs) {
-        const reason = reasons.get(index) ?? `the ${this.backend.name} backend no longer holds the task and it never reported`;
-        this.storage.markLost(this.requestId, index, reason);
-        this.missingSince.delete(index);
-      }
+      if (now - since >= graceMs) due.push(index);
+    }
+    if (due.length === 0) return;
+    for (const submission of this.submissions) {
+      const mine = due.filter((index) => submission.indices.includes(index) && !reasons.has(index));
+      if (mine.length === 0 || !this.backend.explain) continue;
+      for (const [index, reason] of await this.backend.explain(submission, mine))
+        reasons.set(index, reason);
+    }
+    for (const index of due) {
+      const reason =
+        reasons.get(index) ??
+        `the ${this.backend.name} backend no longer holds the task and it never reported`;
+      this.storage.markLost(this.requestId, index, reason);
+      this.missingSince.delete(index);
     }
   }
 

@@ -4,13 +4,13 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadCluster, type TestCluster } from '@sheepdog/test-cluster';
 import ssh2 from 'ssh2';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Deployer, type DeployerOptions } from './deployer.js';
 import type { DeployerError } from './deployer-error.js';
 import { fingerprint, parseKnownHosts } from './internal/known-hosts.js';
 import { shellQuote } from './shell-quote.js';
-import { loadCluster, type TestCluster } from './test/cluster.js';
 
 let cluster: TestCluster;
 let hostKey: Buffer;

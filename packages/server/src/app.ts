@@ -46,6 +46,7 @@ export interface AppOptions {
  * | 404 | `UNKNOWN_REQUEST` | no request with this id in the server's database |
  * | 404 | `UNKNOWN_TASK` | the request has no task with this job index |
  * | 404 | `NOT_FOUND` | no such endpoint |
+ * | 409 | `TASK_CANCELLED` | the task was cancelled: no details are served and no result is accepted |
  * | 413 | `BODY_TOO_LARGE` | the body is over the server's `bodyLimit` |
  * | 415 | `UNSUPPORTED_MEDIA_TYPE` | a body sent as a form or JSON instead of raw bytes |
  * | 503 | `STORAGE_UNAVAILABLE` | the database failed or is closing; retry later |
@@ -59,6 +60,7 @@ export type WireErrorCode =
   | 'UNKNOWN_REQUEST'
   | 'UNKNOWN_TASK'
   | 'NOT_FOUND'
+  | 'TASK_CANCELLED'
   | 'BODY_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'STORAGE_UNAVAILABLE'
@@ -108,6 +110,7 @@ const REFUSED_MEDIA_TYPES = new Set([
 const STORAGE_STATUS: Partial<Record<StorageErrorCode, [ContentfulStatusCode, WireErrorCode]>> = {
   UNKNOWN_REQUEST: [404, 'UNKNOWN_REQUEST'],
   UNKNOWN_TASK: [404, 'UNKNOWN_TASK'],
+  TASK_CANCELLED: [409, 'TASK_CANCELLED'],
   INVALID_ARGUMENT: [400, 'INVALID_PARAMS'],
 };
 
@@ -249,6 +252,7 @@ export function createApp(storage: Storage, options: AppOptions = {}): Hono<AppE
     const requestId = c.get('requestId');
     const jobIndex = c.get('jobIndex');
     const [func, ns, args] = storage.getDetails(requestId, jobIndex);
+    // Refuses a cancelled task, so its worker stops instead of running it.
     storage.markRunning(requestId, jobIndex);
     return c.json({ func: base64(func), ns: base64(ns), args: base64(args) });
   });

@@ -7,9 +7,11 @@ export { TASK_STATES, type TaskState } from './schema.js';
 export {
   type ArgsAndError,
   type ArgsAndResult,
+  type JobRecord,
   type NewRequestMeta,
   type RequestSummary,
   Storage,
   type TaskDetails,
+  type TaskStateRow,
 } from './storage.js';
 export { StorageError, type StorageErrorCode } from './storage-error.js';

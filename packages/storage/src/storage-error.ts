@@ -7,6 +7,7 @@
  * | `UNKNOWN_REQUEST` | no request has this id in this database file |
  * | `UNKNOWN_TASK` | the request exists but has no task with this job index |
  * | `OPEN_FAILED` | the database file could not be opened (missing folder, no permission, not SQLite) |
+ * | `TASK_CANCELLED` | a result or error was posted for a task that was cancelled |
  * | `MIGRATION_FAILED` | the schema migrations could not be applied to the file |
  * | `DATABASE_ERROR` | SQLite failed while running a query (disk full, I/O error, lock held too long) |
  * | `CLOSED` | a method was called after `close()` |
@@ -15,6 +16,7 @@ export type StorageErrorCode =
   | 'INVALID_ARGUMENT'
   | 'UNKNOWN_REQUEST'
   | 'UNKNOWN_TASK'
+  | 'TASK_CANCELLED'
   | 'OPEN_FAILED'
   | 'MIGRATION_FAILED'
   | 'DATABASE_ERROR'

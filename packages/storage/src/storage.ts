@@ -58,6 +58,30 @@ export interface RequestSummary {
 export type ArgsAndResult = [args: Uint8Array, result: Uint8Array];
 /** Arguments and error text (UTF-8 bytes) of one task, as returned by {@link Storage.getErrors}. */
 export type ArgsAndError = [args: Uint8Array, error: Uint8Array];
+/** One task's state, as returned by {@link Storage.getTaskStates}. */
+export interface TaskStateRow {
+  readonly jobIndex: number;
+  readonly state: TaskState;
+  /** How many times the task's details were fetched. */
+  readonly attempts: number;
+  /** Why the task was lost or cancelled, when known. */
+  readonly reason: string | null;
+}
+
+/** A scheduler submission, as kept by {@link Storage.addJob}. */
+export interface JobRecord {
+  /** The backend's name. */
+  readonly backend: string;
+  /** The scheduler's job id. */
+  readonly jobId: string;
+  /** When it was submitted, in ms since the epoch. */
+  readonly submittedAt: number;
+  /** The job indexes it runs. */
+  readonly indices: readonly number[];
+  /** Whatever else the backend keeps; JSON. */
+  readonly meta?: Readonly<Record<string, unknown>>;
+}
+
 /** What a worker needs to run one task, as returned by {@link Storage.getDetails}. */
 export type TaskDetails = [func: Uint8Array, ns: Uint8Array, args: Uint8Array];
 
@@ -168,7 +192,7 @@ export class Storage {
         this.#q.markDone.run(params);
         return true;
       }
-      this.#requireTask(params.requestId, params.jobIndex);
+      this.#requireOpenTask(params.requestId, params.jobIndex);
       return false;
     });
     this.#storeErrorTxn = db.transaction((params: StoreParams): boolean => {
@@ -176,7 +200,7 @@ export class Storage {
         this.#q.markFailed.run(params);
         return true;
       }
-      this.#requireTask(params.requestId, params.jobIndex);
+      this.#requireOpenTask(params.requestId, params.jobIndex);
       return false;
     });
   }
@@ -287,7 +311,7 @@ export class Storage {
       () => this.#q.markRunning.run({ ...key, now: Date.now() }).changes,
     );
     if (changes === 1) return true;
-    this.#requireTask(requestId, jobIndex);
+    this.#requireOpenTask(requestId, jobIndex);
     return false;
   }
 
@@ -384,6 +408,115 @@ export class Storage {
     const summary = this.#summaries(id)[0];
     if (summary === undefined) throw unknownRequest(id, this.dbfile);
     return summary;
+  }
+
+  /**
+   * How many tasks of the request are in each state.
+   *
+   * @throws {@link StorageError} `UNKNOWN_REQUEST` or `INVALID_ARGUMENT`
+   */
+  countByState(requestId: number): Record<TaskState, number> {
+    return this.getRequest(requestId).states;
+  }
+
+  /**
+   * Job indexes of the tasks that have not reached a final state (pending or running), ascending.
+   *
+   * @throws {@link StorageError} `UNKNOWN_REQUEST` or `INVALID_ARGUMENT`
+   */
+  openIndices(requestId: number): number[] {
+    const id = this.#requestId(requestId);
+    return this.#guard('openIndices', () => {
+      const rows = this.#q.openIndices.all({ id });
+      if (rows.length === 0 && this.#q.requestExists.get({ id }) === undefined) {
+        throw unknownRequest(id, this.dbfile);
+      }
+      return rows;
+    });
+  }
+
+  /**
+   * Every task's state, attempt count and the reason it was lost or cancelled, in job-index order.
+   *
+   * @throws {@link StorageError} `UNKNOWN_REQUEST` or `INVALID_ARGUMENT`
+   */
+  getTaskStates(requestId: number): TaskStateRow[] {
+    return this.#list('getTaskStates', this.#q.taskStates, requestId);
+  }
+
+  /**
+   * Marks a pending or running task lost: it ended without a result or an error. A result that
+   * arrives later is still accepted once (the task becomes done).
+   *
+   * @returns `true` if the task was open and is now lost, `false` if it had already finished
+   * @throws {@link StorageError} `UNKNOWN_REQUEST`, `UNKNOWN_TASK` or `INVALID_ARGUMENT`
+   */
+  markLost(requestId: number, jobIndex: number, reason: string): boolean {
+    const key = this.#taskKey(requestId, jobIndex);
+    const changes = this.#guard(
+      'markLost',
+      () => this.#q.markLost.run({ ...key, reason: String(reason), now: Date.now() }).changes,
+    );
+    if (changes === 0) this.#requireTask(requestId, jobIndex);
+    return changes === 1;
+  }
+
+  /**
+   * Marks every pending or running task of the request cancelled; later results and errors for
+   * them are refused with `TASK_CANCELLED`.
+   *
+   * @returns how many tasks were cancelled
+   * @throws {@link StorageError} `UNKNOWN_REQUEST` or `INVALID_ARGUMENT`
+   */
+  markCancelled(requestId: number, reason: string): number {
+    const id = this.#requestId(requestId);
+    return this.#guard('markCancelled', () => {
+      if (this.#q.requestExists.get({ id }) === undefined) throw unknownRequest(id, this.dbfile);
+      return this.#q.markCancelled.run({ id, reason: String(reason), now: Date.now() }).changes;
+    });
+  }
+
+  /**
+   * Records a scheduler submission of the request, so a later process can re-attach to it.
+   *
+   * @returns the submission's row id
+   * @throws {@link StorageError} `UNKNOWN_REQUEST`, `INVALID_ARGUMENT`
+   */
+  addJob(requestId: number, job: JobRecord): number {
+    const id = this.#requestId(requestId);
+    return this.#guard('addJob', () => {
+      if (this.#q.requestExists.get({ id }) === undefined) throw unknownRequest(id, this.dbfile);
+      return Number(
+        this.#q.insertJob.run({
+          requestId: id,
+          backend: job.backend,
+          jobId: job.jobId,
+          submittedAt: job.submittedAt,
+          indices: JSON.stringify(job.indices),
+          meta: job.meta === undefined ? null : JSON.stringify(job.meta),
+        }).lastInsertRowid,
+      );
+    });
+  }
+
+  /**
+   * The request's scheduler submissions, oldest first.
+   *
+   * @throws {@link StorageError} `UNKNOWN_REQUEST` or `INVALID_ARGUMENT`
+   */
+  getJobs(requestId: number): JobRecord[] {
+    const id = this.#requestId(requestId);
+    const rows = this.#guard('getJobs', () => {
+      if (this.#q.requestExists.get({ id }) === undefined) throw unknownRequest(id, this.dbfile);
+      return this.#q.getJobs.all({ id });
+    });
+    return rows.map((row) => ({
+      backend: row.backend,
+      jobId: row.jobId ?? '',
+      submittedAt: row.submittedAt,
+      indices: JSON.parse(row.indices) as number[],
+      ...(row.meta === null ? {} : { meta: JSON.parse(row.meta) as Record<string, unknown> }),
+    }));
   }
 
   /** Every request in the file, oldest first, with per-state task counts. */
@@ -506,6 +639,18 @@ export class Storage {
     });
   }
 
+  /** Like #requireTask, and a cancelled task refuses further results and errors. */
+  #requireOpenTask(requestId: number, jobIndex: number): void {
+    const state = this.#q.taskState.get({ requestId, jobIndex });
+    if (state === undefined) this.#throwMissing(requestId, jobIndex);
+    if (state === 'cancelled') {
+      throw new StorageError(
+        'TASK_CANCELLED',
+        `task ${jobIndex} of request ${requestId} was cancelled; its result is no longer accepted.`,
+      );
+    }
+  }
+
   #requireTask(requestId: number, jobIndex: number): void {
     if (this.#q.taskExists.get({ requestId, jobIndex }) === undefined) {
       this.#throwMissing(requestId, jobIndex);
@@ -592,13 +737,13 @@ function prepareStatements(db: Database.Database) {
     insertResult: db.prepare<StoreParams>(
       `INSERT INTO results (request_id, job_index, result, attempt, created_at)
        SELECT request_id, job_index, @payload, attempts, @now FROM tasks
-       WHERE request_id = @requestId AND job_index = @jobIndex
+       WHERE request_id = @requestId AND job_index = @jobIndex AND state <> 'cancelled'
        ON CONFLICT (request_id, job_index) DO NOTHING`,
     ),
     insertError: db.prepare<StoreParams>(
       `INSERT INTO errors (request_id, job_index, error, attempt, created_at)
        SELECT request_id, job_index, @payload, attempts, @now FROM tasks
-       WHERE request_id = @requestId AND job_index = @jobIndex
+       WHERE request_id = @requestId AND job_index = @jobIndex AND state <> 'cancelled'
        ON CONFLICT (request_id, job_index) DO NOTHING`,
     ),
     markDone: db.prepare<TaskKey & { now: number }>(
@@ -614,6 +759,37 @@ function prepareStatements(db: Database.Database) {
       `UPDATE tasks SET state = 'running', attempts = attempts + 1, updated_at = @now
        WHERE request_id = @requestId AND job_index = @jobIndex
          AND state IN ('pending', 'running', 'lost')`,
+    ),
+    taskState: db
+      .prepare<TaskKey, TaskState>(
+        'SELECT state FROM tasks WHERE request_id = @requestId AND job_index = @jobIndex',
+      )
+      .pluck(),
+    openIndices: db
+      .prepare<Id, number>(
+        `SELECT job_index FROM tasks WHERE request_id = @id AND state IN ('pending', 'running')
+         ORDER BY job_index`,
+      )
+      .pluck(),
+    markLost: db.prepare<TaskKey & { now: number; reason: string }>(
+      `UPDATE tasks SET state = 'lost', reason = @reason, updated_at = @now
+       WHERE request_id = @requestId AND job_index = @jobIndex AND state IN ('pending', 'running')`,
+    ),
+    markCancelled: db.prepare<Id & { now: number; reason: string }>(
+      `UPDATE tasks SET state = 'cancelled', reason = @reason, updated_at = @now
+       WHERE request_id = @id AND state IN ('pending', 'running')`,
+    ),
+    taskStates: db.prepare<Id, TaskStateRow>(
+      `SELECT job_index AS jobIndex, state, attempts, reason FROM tasks
+       WHERE request_id = @id ORDER BY job_index`,
+    ),
+    insertJob: db.prepare<JobRow>(
+      `INSERT INTO jobs (request_id, backend, job_id, submitted_at, indices, meta)
+       VALUES (@requestId, @backend, @jobId, @submittedAt, @indices, @meta)`,
+    ),
+    getJobs: db.prepare<Id, JobRow>(
+      `SELECT request_id AS requestId, backend, job_id AS jobId, submitted_at AS submittedAt,
+              indices, meta FROM jobs WHERE request_id = @id ORDER BY id`,
     ),
     countTasks: count(db, 'SELECT count(*) FROM tasks WHERE request_id = @id'),
     countResults: count(db, 'SELECT count(*) FROM results WHERE request_id = @id'),
@@ -648,6 +824,15 @@ function prepareStatements(db: Database.Database) {
 }
 
 type Statements = ReturnType<typeof prepareStatements>;
+
+type JobRow = {
+  requestId: number;
+  backend: string;
+  jobId: string | null;
+  submittedAt: number;
+  indices: string;
+  meta: string | null;
+};
 
 /** `known` tells an unknown request (an error) from one with nothing counted yet. */
 function count(db: Database.Database, from: string): Database.Statement<[Id], Count> {

@@ -1,6 +1,8 @@
 import type { Backend } from '../backend.js';
 import type { ResolvedConfig } from '../config.js';
+import { SheepdogError } from '../errors.js';
 import { fqdn } from '../fqdn.js';
+import { gridengine } from './gridengine.js';
 import { local } from './local.js';
 
 /** Turns the config's `backend` (a name or an object) into a backend object. */
@@ -15,9 +17,30 @@ export function resolveBackend(config: ResolvedConfig): Backend {
         ...(config.maxHeapMb === undefined ? {} : { maxHeapMb: config.maxHeapMb }),
       });
     case 'gridengine':
+      return gridengine({
+        host: config.host as string,
+        directory: config.sshDir,
+        acceptNewHostKey: config.sshAcceptNewHostKey,
+        ...(config.sshPort === undefined ? {} : { port: config.sshPort }),
+        ...(config.sshUser === undefined ? {} : { user: config.sshUser }),
+        ...(config.sshKeyfile === undefined ? {} : { keyfile: config.sshKeyfile }),
+        ...(config.sshKnownHostsFile === undefined
+          ? {}
+          : { knownHostsFile: config.sshKnownHostsFile }),
+        ...(config.shell === undefined ? {} : { shell: config.shell }),
+        ...(config.geOpts === undefined ? {} : { geOpts: config.geOpts }),
+        ...(config.maxHeapMb === undefined ? {} : { maxHeapMb: config.maxHeapMb }),
+      });
     case 'slurm':
-      throw new Error(`the ${backend} backend is not built yet`);
+      throw new SheepdogError(
+        'UNKNOWN_BACKEND',
+        'the slurm backend is not available yet; use gridengine or local',
+      );
   }
+  throw new SheepdogError(
+    'UNKNOWN_BACKEND',
+    `unknown backend ${JSON.stringify(backend)}; use one of local, gridengine, slurm or a backend object`,
+  );
 }
 
 /** The host name workers use to reach this machine: the backend's choice, else this machine's FQDN. */

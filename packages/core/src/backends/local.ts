@@ -134,7 +134,8 @@ export function local(options: LocalBackendOptions = {}): Backend {
       const job = jobs.get(submission.jobId);
       if (job === undefined) return;
       job.cancelled = true;
-      for (const index of job.queue.splice(0)) job.reasons.set(index, 'cancelled before it started');
+      for (const index of job.queue.splice(0))
+        job.reasons.set(index, 'cancelled before it started');
       for (const [index, child] of job.running) {
         job.reasons.set(index, 'cancelled');
         child.kill('SIGKILL');

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 export const CLUSTER_ENV_FILE =
   process.env.SHEEPDOG_CLUSTER_ENV ?? '/var/lib/sheepdog-cluster/cluster.env';
 
-/** The real test cluster: a loopback sshd with Grid Engine behind it. */
+/** The real test cluster: a loopback sshd with Grid Engine and SLURM behind it. */
 export interface TestCluster {
   host: string;
   port: number;
@@ -18,6 +18,8 @@ export interface TestCluster {
   knownHosts: string;
   /** Grid Engine runs jobs submitted by `user`. */
   gridEngine: boolean;
+  /** SLURM runs jobs submitted by `user`. */
+  slurm: boolean;
   /** Node.js on the execution host. */
   node: string;
 }
@@ -61,6 +63,7 @@ export function loadCluster(): TestCluster {
     key,
     knownHosts,
     gridEngine: get('SHEEPDOG_TEST_GRIDENGINE') === '1',
+    slurm: get('SHEEPDOG_TEST_SLURM') === '1',
     node: get('SHEEPDOG_TEST_NODE') ?? '/usr/bin/node',
   };
 }

@@ -1,0 +1,230 @@
+import { Deployer, type DeployerOptions, shellQuote } from '@sheepdog/deployer';
+import { jobFile } from '@sheepdog/job-file';
+import type { Backend, JobSpec, Submission, TaskReport } from '../backend.js';
+
+/** Options of the {@link gridengine} backend. */
+export interface GridEngineOptions extends DeployerOptions {
+  /**
+   * Remote folder for job files and task logs; relative paths are relative to the remote home.
+   * @default '.sheepdog'
+   */
+  directory?: string;
+  /**
+   * The Node.js binary on the execution hosts; used for `-S` and the `#!` line.
+   * @default '/usr/bin/node'
+   */
+  shell?: string;
+  /** Extra `qsub` options, e.g. `['-l', 'h_rt=0:10:0']` or `['-q all.q']`. */
+  geOpts?: readonly string[];
+  /** A V8 heap cap for each task, in MiB (Grid Engine's `h_vmem` stops Node from starting). */
+  maxHeapMb?: number;
+  /** Use this deployer instead of opening a connection of the backend's own. */
+  deployer?: Deployer;
+}
+
+/** One line of `qstat -g d`: a task and its state letters. */
+interface QstatTask {
+  readonly jobId: string;
+  readonly taskId: number;
+  readonly state: string;
+}
+
+/** Parses `qstat -g d` output; exported for tests. */
+export function parseQstat(text: string): QstatTask[] {
+  const tasks: QstatTask[] = [];
+  for (const line of text.split('\n')) {
+    const cols = line.trim().split(/\s+/);
+    if (cols.length < 8 || !/^\d+$/.test(cols[0] ?? '')) continue;
+    const taskId = Number(cols[cols.length - 1]);
+    // Non-array jobs have no ja-task-ID column; their one task is task 1.
+    tasks.push({
+      jobId: cols[0] as string,
+      taskId: Number.isInteger(taskId) && cols.length >= 9 ? taskId : 1,
+      state: cols[4] ?? '',
+    });
+  }
+  return tasks;
+}
+
+/** One task's record in `qacct -j` output. */
+export interface AccountingRecord {
+  readonly taskId: number;
+  readonly failed: string;
+  readonly exitStatus: number;
+  readonly qsubTime: string;
+}
+
+/** Parses `qacct -j <id>` output into one record per task; exported for tests. */
+export function parseQacct(text: string): AccountingRecord[] {
+  const records: AccountingRecord[] = [];
+  for (const block of text.split(/^=+$/m)) {
+    const fields = new Map<string, string>();
+    for (const line of block.split('\n')) {
+      const match = /^(\w+)\s+(.*?)\s*$/.exec(line);
+      if (match) fields.set(match[1] as string, match[2] as string);
+    }
+    if (!fields.has('jobnumber')) continue;
+    const taskId = Number(fields.get('taskid'));
+    records.push({
+      taskId: Number.isInteger(taskId) ? taskId : 1,
+      failed: fields.get('failed') ?? '0',
+      exitStatus: Number.parseInt(fields.get('exit_status') ?? '0', 10),
+      qsubTime: fields.get('qsub_time') ?? '',
+    });
+  }
+  return records;
+}
+
+/** Says in words why a task ended, from its accounting record (cluster-setup §1.11). */
+export function describeAccounting(record: AccountingRecord): string {
+  const failedCode = Number.parseInt(record.failed, 10);
+  if (failedCode === 37) {
+    return `Grid Engine enforced a limit (h_rt, h_cpu or h_vmem) and killed the task: failed ${record.failed}`;
+  }
+  if (failedCode === 100 && record.exitStatus === 137) {
+    return 'the task was killed (deleted with qdel, or sent SIGKILL): exit status 137';
+  }
+  const parts: string[] = [];
+  if (record.exitStatus > 128)
+    parts.push(`killed by signal ${record.exitStatus - 128} (exit status ${record.exitStatus})`);
+  else parts.push(`exit status ${record.exitStatus}`);
+  if (failedCode !== 0) parts.push(`Grid Engine: failed ${record.failed}`);
+  return `the task ended without reporting: ${parts.join(', ')}`;
+}
+
+function isContiguous(indices: readonly number[]): boolean {
+  return indices.every((index, i) => index === i + 1);
+}
+
+function hasOption(opts: readonly string[], flag: string): boolean {
+  return opts.some((opt) => opt === flag || opt.startsWith(`${flag} `));
+}
+
+/**
+ * Runs tasks as one Grid Engine array job submitted over SSH: the job file is uploaded with
+ * SFTP and submitted with `qsub -terse`; `qstat` says which tasks are still queued or running,
+ * `qacct` why a task ended, and `qdel` cancels.
+ */
+export function gridengine(options: GridEngineOptions): Backend {
+  const deployer = options.deployer ?? new Deployer(options);
+  const ownsDeployer = options.deployer === undefined;
+  const directory = options.directory ?? '.sheepdog';
+  const shell = options.shell ?? '/usr/bin/node';
+  let remoteDir: Promise<string> | undefined;
+
+  // -wd, -o and -e must be absolute: relative ones are taken against the job's working
+  // directory, and a missing output directory leaves the job in Eqw for ever.
+  function absoluteDirectory(): Promise<string> {
+    remoteDir ??= directory.startsWith('/')
+      ? Promise.resolve(directory)
+      : deployer.exec('printf %s "$HOME"').then((r) => `${r.stdout.trim()}/${directory}`);
+    return remoteDir;
+  }
+
+  function taskMap(submission: Submission): (taskId: number) => number {
+    const contiguous = submission.meta?.contiguous !== false;
+    return contiguous ? (taskId) => taskId : (taskId) => submission.indices[taskId - 1] ?? -1;
+  }
+
+  return {
+    name: 'gridengine',
+    async submit(spec: JobSpec): Promise<Submission> {
+      const dir = await absoluteDirectory();
+      const geOpts = options.geOpts ?? [];
+      const defaults = (['-wd', '-o', '-e'] as const)
+        .filter((flag) => !hasOption(geOpts, flag))
+        .map((flag) => [flag, dir]);
+      const contiguous = isContiguous(spec.indices);
+      const submittedAt = Date.now();
+      const fileName = `sheepdog-${spec.requestId}-${submittedAt}.cjs`;
+      const text = jobFile({
+        url: spec.url,
+        token: spec.token,
+        requestId: spec.requestId,
+        ...(contiguous ? { nArgs: spec.indices.length } : { indices: [...spec.indices] }),
+        shell,
+        directivePrefix: '//$',
+        options: [...defaults, ...geOpts],
+        name: spec.name,
+        ...(options.maxHeapMb === undefined ? {} : { maxHeapMb: options.maxHeapMb }),
+      });
+      await deployer.deploy(text, spec.requestId, dir, fileName);
+      const jobId = await deployer.submit(spec.requestId, dir, { fileName });
+      return {
+        backend: 'gridengine',
+        jobId,
+        indices: [...spec.indices],
+        submittedAt,
+        meta: { fileName, directory: dir, contiguous },
+      };
+    },
+    async status(submission: Submission): Promise<TaskReport> {
+      const result = await deployer.exec(`qstat -g d`);
+      if (result.code !== 0) {
+        throw new Error(
+          `[sheepdog] [gridengine] qstat failed (exit ${result.code}): ${result.stderr.trim()}`,
+        );
+      }
+      const toIndex = taskMap(submission);
+      const active = new Set<number>();
+      const reasons = new Map<number, string>();
+      const errored: number[] = [];
+      for (const task of parseQstat(result.stdout)) {
+        if (task.jobId !== submission.jobId) continue;
+        const index = toIndex(task.taskId);
+        if (task.state.includes('E')) {
+          // A task in error state never runs by itself; report it as ended and clear it.
+          errored.push(task.taskId);
+          reasons.set(
+            index,
+            `Grid Engine put the task in error state (${task.state}); see 'qstat -j ${submission.jobId}'`,
+          );
+        } else active.add(index);
+      }
+      if (errored.length > 0) {
+        const detail = await deployer.exec(`qstat -j ${shellQuote(submission.jobId)}`);
+        const why = /error reason\s+\d+:\s*(.*)/.exec(detail.stdout)?.[1];
+        if (why)
+          for (const taskId of errored)
+            reasons.set(
+              toIndex(taskId),
+              `Grid Engine put the task in error state (Eqw): ${why.trim()}`,
+            );
+        for (const taskId of errored)
+          await deployer.exec(`qdel ${shellQuote(submission.jobId)} -t ${taskId}`);
+      }
+      return { active, reasons };
+    },
+    async explain(
+      submission: Submission,
+      indices: readonly number[],
+    ): Promise<ReadonlyMap<number, string>> {
+      const result = await deployer.exec(`qacct -j ${shellQuote(submission.jobId)}`);
+      const reasons = new Map<number, string>();
+      if (result.code !== 0) return reasons;
+      const wanted = new Set(indices);
+      const toIndex = taskMap(submission);
+      // Job ids repeat after a qmaster crash: keep only records submitted no earlier than this job
+      // (a minute of slack for clock skew between this machine and the cluster).
+      const earliest = submission.submittedAt - 60_000;
+      for (const record of parseQacct(result.stdout)) {
+        const qsubTime = Date.parse(record.qsubTime);
+        if (!Number.isNaN(qsubTime) && qsubTime < earliest) continue;
+        const index = toIndex(record.taskId);
+        if (wanted.has(index)) reasons.set(index, describeAccounting(record));
+      }
+      return reasons;
+    },
+    async cancel(submission: Submission): Promise<void> {
+      const result = await deployer.exec(`qdel ${shellQuote(submission.jobId)}`);
+      if (result.code !== 0 && !/does not exist/.test(result.stderr + result.stdout)) {
+        throw new Error(
+          `[sheepdog] [gridengine] qdel ${submission.jobId} failed: ${result.stderr.trim()}`,
+        );
+      }
+    },
+    async dispose(): Promise<void> {
+      if (ownsDeployer) await deployer.close();
+    },
+  };
+}
