@@ -20,9 +20,12 @@ export interface ModuleFunction {
   readonly export: string;
 }
 
-/** One element of `args`: a tuple of positional arguments, or a lone first argument. */
+/**
+ * One element of `args`: a tuple of positional arguments, or a lone first argument when every
+ * other parameter is optional.
+ */
 export type ArgsOf<F> = F extends (...args: infer P) => unknown
-  ? P | (P extends [infer Only] ? Only : never)
+  ? P | (P extends [infer First, ...infer Rest] ? ([] extends Rest ? First : never) : never)
   : unknown;
 
 /** The value a task of `f` produces. */
@@ -142,7 +145,7 @@ function noteErrors(storage: Storage, requestId: number, dbfile: string): void {
  */
 export async function map<F extends AnyFunction>(
   f: F,
-  args: Iterable<ArgsOf<F>>,
+  args: Iterable<NoInfer<ArgsOf<F>>>,
   config?: SheepdogConfig,
   ns?: Namespace,
 ): Promise<Array<ResultOf<F> | null>>;
@@ -179,7 +182,7 @@ export async function map(
  */
 export async function mapAsync<F extends AnyFunction>(
   f: F | ModuleFunction,
-  args: Iterable<ArgsOf<F>>,
+  args: Iterable<NoInfer<ArgsOf<F>>>,
   config?: SheepdogConfig,
   ns?: Namespace,
 ): Promise<number> {
