@@ -158,29 +158,34 @@ export function createApp(storage: Storage, options: AppOptions = {}): Hono<AppE
   const maxSize = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const onTask = options.onTask;
 
-  // Token hashes never change and request ids are never reused, so a hash read once stays
-  // valid. Unknown ids are not cached: another process may create that request later.
-  const tokenHashes = new Map<number, Buffer | null>();
-  const tokenHashOf = (requestId: number): Buffer | null => {
-    let hash = tokenHashes.get(requestId);
-    if (hash === undefined) {
-      let hex: string | null;
-      try {
-        hex = storage.getTokenHash(requestId);
-      } catch (error) {
-        if (isStorageError(error) && error.code === 'UNKNOWN_REQUEST') {
-          throw new WireError(
-            404,
-            'UNKNOWN_REQUEST',
-            `no request ${requestId} on this server; check the request id, and that the server uses the dbfile the request was created in`,
-          );
-        }
-        throw error;
+  // A request's token hashes are only ever added to and request ids are never reused, so
+  // hashes read once stay valid. A token that matches none is checked once more against the
+  // database: a later process (a resume, a retry) may have added its own. Unknown ids are not
+  // cached: another process may create that request later.
+  const tokenHashes = new Map<number, Buffer[]>();
+  const readTokenHashes = (requestId: number): Buffer[] => {
+    let hexes: string[];
+    try {
+      hexes = storage.getTokenHashes(requestId);
+    } catch (error) {
+      if (isStorageError(error) && error.code === 'UNKNOWN_REQUEST') {
+        throw new WireError(
+          404,
+          'UNKNOWN_REQUEST',
+          `no request ${requestId} on this server; check the request id, and that the server uses the dbfile the request was created in`,
+        );
       }
-      hash = hex === null ? null : Buffer.from(hex, 'hex');
-      tokenHashes.set(requestId, hash);
+      throw error;
     }
-    return hash;
+    const hashes = hexes.map((hex) => Buffer.from(hex, 'hex'));
+    tokenHashes.set(requestId, hashes);
+    return hashes;
+  };
+  const tokenAccepted = (requestId: number, token: string): boolean => {
+    const matches = (hashes: Buffer[]): boolean => hashes.some((hash) => tokenMatches(token, hash));
+    const cached = tokenHashes.get(requestId);
+    if (cached !== undefined && matches(cached)) return true;
+    return matches(readTokenHashes(requestId));
   };
 
   const authorize: MiddlewareHandler<AppEnv> = async (c, next) => {
@@ -202,8 +207,7 @@ export function createApp(storage: Storage, options: AppOptions = {}): Hono<AppE
         `send the request's token as "Authorization: Bearer <token>"`,
       );
     }
-    const hash = tokenHashOf(requestId);
-    if (hash === null || !tokenMatches(match[1], hash)) {
+    if (!tokenAccepted(requestId, match[1])) {
       throw new WireError(401, 'INVALID_TOKEN', `the token is not valid for request ${requestId}`);
     }
     c.set('requestId', requestId);

@@ -38,3 +38,19 @@ export function createRequest(
   });
   return { requestId, token };
 }
+
+/**
+ * Mints another worker token for an existing request and stores its SHA-256 hash, for a process
+ * that resubmits some of the request's tasks (a resume, a retry) without knowing the first token,
+ * which the database does not keep. Workers holding earlier tokens keep working.
+ *
+ * @param storage - the storage holding the request
+ * @param requestId - the request to add a token to
+ * @returns the new token, to put in the new job file
+ * @throws `StorageError` from `@sheepdog/storage` (`UNKNOWN_REQUEST`, `INVALID_ARGUMENT`, ...)
+ */
+export function addRequestToken(storage: Storage, requestId: number): string {
+  const token = mintToken();
+  storage.addTokenHash(requestId, hashToken(token));
+  return token;
+}

@@ -10,6 +10,6 @@ export {
   type TaskEvent,
   type WireErrorCode,
 } from './app.js';
-export { type CreatedRequest, createRequest } from './create-request.js';
+export { addRequestToken, type CreatedRequest, createRequest } from './create-request.js';
 export { getServer, type ServerOptions, type SheepdogServer, type TaskListener } from './server.js';
 export { ServerError, type ServerErrorCode } from './server-error.js';

@@ -123,3 +123,21 @@ export const jobs = sqliteTable(
   },
   (t) => [index('jobs_request_idx').on(t.requestId)],
 );
+
+/**
+ * Further worker tokens of a request, minted by a later process (a resume or a retry) that does
+ * not know the first one: only their SHA-256 (hex), like `requests.token_hash`. A worker may
+ * present the first token or any of these.
+ */
+export const requestTokens = sqliteTable(
+  'request_tokens',
+  {
+    id: integer('id').primaryKey(),
+    requestId: integer('request_id')
+      .notNull()
+      .references(() => requests.id, { onDelete: 'cascade' }),
+    tokenHash: text('token_hash').notNull(),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [index('request_tokens_request_idx').on(t.requestId)],
+);

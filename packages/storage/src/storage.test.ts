@@ -455,15 +455,17 @@ describe('payloads', () => {
     const same = (actual: Uint8Array | null | undefined, expected: Uint8Array): boolean =>
       actual instanceof Uint8Array && Buffer.from(expected).equals(actual);
     const id = storage.newRequest(big, zeros, payloads);
+    // A task ends with one outcome, so errors round-trip through a second request.
+    const failing = storage.newRequest(big, zeros, payloads);
     payloads.forEach((p, i) => {
       storage.storeResult(id, i + 1, p);
-      storage.storeError(id, i + 1, p);
+      storage.storeError(failing, i + 1, p);
     });
     const [func, ns, args] = storage.getDetails(id, 4);
     expect(same(func, big) && same(ns, zeros) && same(args, big)).toBe(true);
     expect(storage.getDetails(id, 2)[2]).toHaveLength(0);
     const results = storage.getResults(id);
-    const errors = storage.getErrors(id);
+    const errors = storage.getErrors(failing);
     const withResults = storage.getTasksWithResults(id);
     expect(results).toHaveLength(4);
     payloads.forEach((p, i) => {

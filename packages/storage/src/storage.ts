@@ -122,6 +122,7 @@ export class Storage {
   >;
   readonly #storeResultTxn: Database.Transaction<(params: StoreParams) => boolean>;
   readonly #storeErrorTxn: Database.Transaction<(params: StoreParams) => boolean>;
+  readonly #reopenTxn: Database.Transaction<(id: number, indices: number[]) => number[]>;
 
   /**
    * Opens (creating if needed) the SQLite file and applies any pending migrations.
@@ -190,6 +191,8 @@ export class Storage {
     this.#storeResultTxn = db.transaction((params: StoreParams): boolean => {
       if (this.#q.insertResult.run(params).changes === 1) {
         this.#q.markDone.run(params);
+        // Another attempt may have failed first; the task ends with one outcome, the result.
+        this.#q.deleteError.run({ requestId: params.requestId, jobIndex: params.jobIndex });
         return true;
       }
       this.#requireOpenTask(params.requestId, params.jobIndex);
@@ -202,6 +205,19 @@ export class Storage {
       }
       this.#requireOpenTask(params.requestId, params.jobIndex);
       return false;
+    });
+    this.#reopenTxn = db.transaction((id: number, indices: number[]): number[] => {
+      const reopened: number[] = [];
+      const now = Date.now();
+      for (const jobIndex of indices) {
+        const state = this.#q.taskState.get({ requestId: id, jobIndex });
+        if (state === undefined) this.#throwMissing(id, jobIndex);
+        if (state !== 'lost' && state !== 'failed') continue;
+        if (state === 'failed') this.#q.deleteError.run({ requestId: id, jobIndex });
+        this.#q.reopenTask.run({ requestId: id, jobIndex, now });
+        reopened.push(jobIndex);
+      }
+      return reopened;
     });
   }
 
@@ -270,7 +286,8 @@ export class Storage {
   /**
    * Stores the result of a task, unless it already has one, and marks the task `done`.
    * A repeat (a worker retrying after a lost response) is a success that changes nothing:
-   * the first result stays, byte for byte.
+   * the first result stays, byte for byte. A result wins over an error an earlier attempt
+   * stored, which is deleted, so the task counts once.
    *
    * @returns `true` if stored now, `false` if the task already had a result
    * @throws {@link StorageError} `UNKNOWN_REQUEST`, `UNKNOWN_TASK` or `INVALID_ARGUMENT`
@@ -284,9 +301,10 @@ export class Storage {
 
   /**
    * Stores the error text (UTF-8 bytes) of a task, unless it already has one, and marks the
-   * task `failed` (a task that already has a result stays `done`). A repeat changes nothing.
+   * task `failed`. A repeat changes nothing, and so does an error for a task that already has a
+   * result (from another attempt): a task ends with one outcome.
    *
-   * @returns `true` if stored now, `false` if the task already had an error
+   * @returns `true` if stored now, `false` if the task already had an error or a result
    * @throws {@link StorageError} `UNKNOWN_REQUEST`, `UNKNOWN_TASK` or `INVALID_ARGUMENT`
    */
   storeError(requestId: number, jobIndex: number, error: Uint8Array): boolean {
@@ -399,6 +417,40 @@ export class Storage {
   }
 
   /**
+   * Every worker token hash the request accepts: the one it was created with (when it has one),
+   * then those added by {@link Storage.addTokenHash}, oldest first.
+   *
+   * @throws {@link StorageError} `UNKNOWN_REQUEST` or `INVALID_ARGUMENT`
+   */
+  getTokenHashes(requestId: number): string[] {
+    const first = this.getTokenHash(requestId);
+    const more = this.#guard('getTokenHashes', () => this.#q.tokenHashes.all({ id: requestId }));
+    return first === null ? more : [first, ...more];
+  }
+
+  /**
+   * Adds a worker token hash to a request: a later process that resubmits tasks (a resume, a
+   * retry) mints a token of its own, since only the hash of the first one is stored. Workers
+   * holding the first token keep working.
+   *
+   * @param tokenHash - SHA-256 of the new token, as 64 lowercase hex digits; never the token
+   * @throws {@link StorageError} `UNKNOWN_REQUEST` or `INVALID_ARGUMENT`
+   */
+  addTokenHash(requestId: number, tokenHash: string): void {
+    const id = this.#requestId(requestId);
+    if (typeof tokenHash !== 'string' || !SHA256_HEX.test(tokenHash)) {
+      throw new StorageError(
+        'INVALID_ARGUMENT',
+        'tokenHash must be a SHA-256 digest as 64 lowercase hex digits; store the hash, never the token.',
+      );
+    }
+    this.#guard('addTokenHash', () => {
+      if (this.#q.requestExists.get({ id }) === undefined) throw unknownRequest(id, this.dbfile);
+      this.#q.insertTokenHash.run({ id, tokenHash, now: Date.now() });
+    });
+  }
+
+  /**
    * One request with its per-state task counts.
    *
    * @throws {@link StorageError} `UNKNOWN_REQUEST` or `INVALID_ARGUMENT`
@@ -474,6 +526,23 @@ export class Storage {
       if (this.#q.requestExists.get({ id }) === undefined) throw unknownRequest(id, this.dbfile);
       return this.#q.markCancelled.run({ id, reason: String(reason), now: Date.now() }).changes;
     });
+  }
+
+  /**
+   * Reopens lost and failed tasks for another attempt: they become `pending` again, with no
+   * reason, and a failed task's error is deleted so that the next attempt's result or error can
+   * be stored. Results are never deleted: a task that is `done` (or `pending`, `running`,
+   * `cancelled`) is left as it is. All in one transaction.
+   *
+   * @param indices - job indexes to reopen; unknown ones raise `UNKNOWN_TASK` and reopen nothing
+   * @returns the job indexes that were reopened, ascending
+   * @throws {@link StorageError} `UNKNOWN_REQUEST`, `UNKNOWN_TASK` or `INVALID_ARGUMENT`
+   */
+  reopenTasks(requestId: number, indices: Iterable<number>): number[] {
+    const id = this.#requestId(requestId);
+    const wanted = [...new Set(indices)].sort((a, b) => a - b);
+    for (const jobIndex of wanted) assertId('jobIndex', jobIndex);
+    return this.#guard('reopenTasks', () => this.#reopenTxn.immediate(id, wanted));
   }
 
   /**
@@ -743,7 +812,8 @@ function prepareStatements(db: Database.Database) {
     insertError: db.prepare<StoreParams>(
       `INSERT INTO errors (request_id, job_index, error, attempt, created_at)
        SELECT request_id, job_index, @payload, attempts, @now FROM tasks
-       WHERE request_id = @requestId AND job_index = @jobIndex AND state <> 'cancelled'
+       WHERE request_id = @requestId AND job_index = @jobIndex
+         AND state NOT IN ('cancelled', 'done')
        ON CONFLICT (request_id, job_index) DO NOTHING`,
     ),
     markDone: db.prepare<TaskKey & { now: number }>(
@@ -774,6 +844,22 @@ function prepareStatements(db: Database.Database) {
     markLost: db.prepare<TaskKey & { now: number; reason: string }>(
       `UPDATE tasks SET state = 'lost', reason = @reason, updated_at = @now
        WHERE request_id = @requestId AND job_index = @jobIndex AND state IN ('pending', 'running')`,
+    ),
+    reopenTask: db.prepare<TaskKey & { now: number }>(
+      `UPDATE tasks SET state = 'pending', reason = NULL, updated_at = @now
+       WHERE request_id = @requestId AND job_index = @jobIndex AND state IN ('lost', 'failed')`,
+    ),
+    deleteError: db.prepare<TaskKey>(
+      'DELETE FROM errors WHERE request_id = @requestId AND job_index = @jobIndex',
+    ),
+    tokenHashes: db
+      .prepare<Id, string>(
+        'SELECT token_hash FROM request_tokens WHERE request_id = @id ORDER BY id',
+      )
+      .pluck(),
+    insertTokenHash: db.prepare<Id & { tokenHash: string; now: number }>(
+      `INSERT INTO request_tokens (request_id, token_hash, created_at)
+       VALUES (@id, @tokenHash, @now)`,
     ),
     markCancelled: db.prepare<Id & { now: number; reason: string }>(
       `UPDATE tasks SET state = 'cancelled', reason = @reason, updated_at = @now
