@@ -1,0 +1,36 @@
+import { usageError } from '../errors.js';
+import { loadConfig } from '../internal/config.js';
+import { exitStatusOf, openRequest, outcomeLine, readOutcomes } from '../internal/outcomes.js';
+import { parseId, writeLines } from '../internal/output.js';
+import { PROGRESS_MODES, Progress, type ProgressMode } from '../internal/progress.js';
+import { watch } from '../internal/watch.js';
+
+/** Options of `sheepdog results`. */
+export interface ResultsOptions extends Record<string, unknown> {
+  readonly out?: string;
+  readonly wait?: boolean;
+  readonly progress?: string;
+}
+
+/** `sheepdog results <id>`: one JSON line per task, in argument order. */
+export async function resultsCommand(id: string, opts: ResultsOptions): Promise<number> {
+  const problems: string[] = [];
+  const requestId = parseId(id, problems);
+  const mode = (opts.progress ?? 'auto') as ProgressMode;
+  if (!PROGRESS_MODES.includes(mode)) {
+    problems.push(`--progress: expected one of ${PROGRESS_MODES.join(', ')}, got ${opts.progress}`);
+  }
+  const config = await loadConfig({ flags: opts }, problems);
+  if (problems.length > 0 || config === undefined)
+    throw usageError('cannot read the results', problems);
+  const dbfile = config.resolved.dbfile;
+  openRequest(requestId, dbfile).close();
+  if (opts.wait) {
+    const progress = new Progress(requestId, { mode });
+    const final = await watch(requestId, dbfile, progress);
+    progress.stop(final);
+  }
+  const outcomes = await readOutcomes(requestId, dbfile);
+  await writeLines(outcomes.map(outcomeLine), opts.out);
+  return exitStatusOf(outcomes);
+}

@@ -1,0 +1,129 @@
+import { existsSync } from 'node:fs';
+import { isDeepStrictEqual } from 'node:util';
+import { Storage, type TaskState, type TaskStateRow } from '@sheepdog/storage';
+import { getErrors, getResults } from 'sheepdog';
+import { CliError } from '../errors.js';
+import { encodeJson } from './json.js';
+
+/** What became of one task. */
+export interface Outcome {
+  /** 1-based position in the arguments. */
+  readonly index: number;
+  readonly state: TaskState;
+  readonly args: unknown[];
+  /** The returned value, when `state` is `done`. */
+  readonly result?: unknown;
+  /** The error text with its stack, when the task raised one. */
+  readonly error?: string;
+  /** Why the task was lost or cancelled, when known. */
+  readonly reason?: string;
+  /** How many times a worker fetched the task. */
+  readonly attempts: number;
+}
+
+/**
+ * Opens the database of an existing request, or explains what to do when the file or the
+ * request is not there (opening a missing file would create an empty one).
+ */
+export function openRequest(requestId: number, dbfile: string): Storage {
+  if (!existsSync(dbfile)) {
+    throw new CliError(
+      'NO_DATABASE',
+      `there is no database at ${dbfile}; pass --db (or set SHEEPDOG_DB, or dbfile in sheepdog.config.json) to the file your run used`,
+    );
+  }
+  const storage = new Storage(dbfile);
+  try {
+    storage.getRequest(requestId);
+  } catch (error) {
+    storage.close();
+    if ((error as { code?: unknown }).code === 'UNKNOWN_REQUEST') {
+      throw new CliError(
+        'UNKNOWN_REQUEST',
+        `there is no request ${requestId} in ${dbfile}; \`sheepdog status --db ${dbfile}\` lists the requests there`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+  return storage;
+}
+
+// Storage lists errors as [args, error] in job-index order without the index. Failed tasks
+// always have one; a task that failed and later succeeded may keep its old one. So pair errors
+// with failed tasks when the counts agree, else match each error to the next task with equal
+// arguments.
+function pairErrors(
+  states: readonly TaskStateRow[],
+  args: readonly unknown[][],
+  errors: ReadonlyArray<[unknown[], string]>,
+): Map<number, string> {
+  const byIndex = new Map<number, string>();
+  const failed = states.filter((s) => s.state === 'failed');
+  if (failed.length === errors.length) {
+    failed.forEach((s, i) => {
+      byIndex.set(s.jobIndex, errors[i]?.[1] ?? '');
+    });
+    return byIndex;
+  }
+  let next = 0;
+  for (const [errorArgs, text] of errors) {
+    while (next < args.length && !isDeepStrictEqual(args[next], errorArgs)) next += 1;
+    if (next >= args.length) break;
+    byIndex.set(next + 1, text);
+    next += 1;
+  }
+  return byIndex;
+}
+
+/**
+ * Reads every task's state, arguments, result or error of a request, in argument order. With
+ * `block`, first waits for this process's own serving of the request to wind down.
+ */
+export async function readOutcomes(
+  requestId: number,
+  dbfile: string,
+  block = false,
+): Promise<Outcome[]> {
+  const storage = openRequest(requestId, dbfile);
+  let states: TaskStateRow[];
+  try {
+    states = storage.getTaskStates(requestId);
+  } finally {
+    storage.close();
+  }
+  const results = await getResults(requestId, dbfile, { block });
+  const errors = await getErrors(requestId, dbfile);
+  const allArgs = results.map(([args]) => args);
+  const errorOf = pairErrors(states, allArgs, errors);
+  return states.map((s, i) => {
+    const error = errorOf.get(s.jobIndex);
+    return {
+      index: s.jobIndex,
+      state: s.state,
+      args: allArgs[i] ?? [],
+      attempts: s.attempts,
+      ...(s.state === 'done' ? { result: results[i]?.[1] } : {}),
+      ...(error === undefined ? {} : { error }),
+      ...(s.reason === null ? {} : { reason: s.reason }),
+    };
+  });
+}
+
+/**
+ * One JSON line of `run` and `results`: `{"index","status", …}` with `result` (in the documented
+ * JSON encoding) for done tasks, the error's first line for failed ones and the reason for lost
+ * or cancelled ones.
+ */
+export function outcomeLine(o: Outcome): string {
+  const line: Record<string, unknown> = { index: o.index, status: o.state };
+  if (o.state === 'done') line.result = encodeJson(o.result);
+  else if (o.state === 'failed') line.error = o.error?.split('\n')[0] ?? 'failed';
+  else if (o.reason !== undefined) line.reason = o.reason;
+  return JSON.stringify(line);
+}
+
+/** Exit status for a set of outcomes: 0 when every task is done, 1 otherwise. */
+export function exitStatusOf(outcomes: readonly Outcome[]): number {
+  return outcomes.every((o) => o.state === 'done') ? 0 : 1;
+}

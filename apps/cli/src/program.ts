@@ -1,0 +1,199 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { errorsCommand } from './commands/errors.js';
+import { resultsCommand } from './commands/results.js';
+import { type RunOptions, runCommand } from './commands/run.js';
+import { statusCommand } from './commands/status.js';
+import { CliError } from './errors.js';
+import { addConfigOptions, CONFIG_FILES } from './internal/config.js';
+import { runFailed } from './internal/failure.js';
+
+const { version } = JSON.parse(
+  readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
+) as { version: string };
+
+const EXIT_STATUSES = `
+Exit status:
+  0    every task succeeded (status, errors: the command worked)
+  1    some tasks failed, were lost or cancelled, or the request could not run
+  2    a usage or config problem; every problem is listed
+  130  run was detached with Ctrl-C; the request can be served again
+`;
+
+const CONFIG_HELP = `
+Config:
+  Flags override SHEEPDOG_* variables (SHEEPDOG_HOST, SHEEPDOG_DB, SHEEPDOG_PORT, ...: the
+  flag's name in capitals), which override the config file: --config <file>, SHEEPDOG_CONFIG,
+  or the first of these in this directory:
+    ${CONFIG_FILES.join(', ')}
+  It holds the library's config keys, e.g. { "host": "head", "dbfile": "runs.sqlite" }.
+`;
+
+/** The `sheepdog` program; `main` runs it. Exported for tests that inspect help. */
+export function buildProgram(setStatus: (status: number) => void): Command {
+  const program = new Command('sheepdog')
+    .description(
+      'Run a function over many arguments on a batch cluster (Grid Engine over SSH) or local processes, and collect the results in order.',
+    )
+    .version(version, '-V, --version')
+    .showHelpAfterError('(add --help for usage)')
+    .exitOverride()
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ sheepdog run ./tasks.mjs#square --args numbers.json > squares.jsonl
+  $ sheepdog run ./tasks.mjs#fit --args params.jsonl --host head.example.org --ge-opt "-l h_vmem=4G"
+  $ sheepdog run ./tasks.mjs#fit --args params.jsonl --async
+  $ sheepdog status
+  $ sheepdog results 3 --wait
+  $ sheepdog errors 3
+${CONFIG_HELP}
+${EXIT_STATUSES}`,
+    );
+
+  const run = program
+    .command('run')
+    .summary('map a module export over a file of arguments')
+    .description(
+      'Map an exported function over arguments, one task per argument. Prints one JSON line per task, in argument order: {"index":1,"status":"done","result":...}; status is done, failed, lost or cancelled. Progress goes to stderr.',
+    )
+    .argument(
+      '<module#export>',
+      'module file (or package) and export name; without #, the default export',
+    )
+    .option(
+      '-a, --args <file>',
+      'arguments: a .json array, a .jsonl file (one task per line), or - for stdin',
+    )
+    .option(
+      '--args-format <format>',
+      'json or jsonl (default: from the file extension; stdin: either)',
+    )
+    .option('-o, --out <file>', 'write the result lines to this file instead of stdout')
+    .option(
+      '--async',
+      'submit, print the request id and return; a background process serves the request',
+    )
+    .option(
+      '--progress <mode>',
+      'auto (bar on a terminal, lines elsewhere), bar, lines or none',
+      'auto',
+    )
+    .option('--progress-interval <time>', 'least time between two plain progress lines', '5s')
+    .option('--no-check', 'do not import the module here first to check the export')
+    .addHelpText(
+      'after',
+      `
+An argument that is an array is the list of positional arguments; anything else is the
+single argument. Values JSON cannot hold use tags, e.g. {"$bigint":"12"}, {"$undefined":true}
+(see the README), in both arguments and results.
+
+Ctrl-C asks whether to cancel the request or detach from it (without a terminal it detaches),
+and prints how to pick it up again with sheepdog serve / results.
+
+Examples:
+  $ echo '[[1,2],[3,4]]' > pairs.json
+  $ sheepdog run ./math.mjs#multiply --args pairs.json
+  {"index":1,"status":"done","result":2}
+  {"index":2,"status":"done","result":12}
+  $ seq 1 100 | sheepdog run ./tasks.mjs#square --args - --out squares.jsonl
+  $ sheepdog run ./tasks.mjs#simulate --args runs.jsonl --host head --ssh-user me --timeout 2h
+  $ sheepdog run my-package#handler --args jobs.jsonl --async
+${EXIT_STATUSES}`,
+    )
+    .action(async (target: string, opts: RunOptions) => setStatus(await runCommand(target, opts)));
+  addConfigOptions(run);
+
+  const status = program
+    .command('status')
+    .summary('list requests and their task counts')
+    .description(
+      'Show the requests in the database: id, created, function, backend, tasks, and how many are done, failed, lost, running, pending and cancelled. With an id, also why tasks were lost or cancelled.',
+    )
+    .argument('[id]', 'one request')
+    .option('--json', 'print JSON instead of a table')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ sheepdog status
+  $ sheepdog status 3 --db runs.sqlite
+  $ sheepdog status --json | jq '.[] | select(.failed > 0) | .id'`,
+    )
+    .action(async (id: string | undefined, opts: Record<string, unknown>) =>
+      setStatus(await statusCommand(id, opts)),
+    );
+  addConfigOptions(status, ['dbfile']);
+
+  const results = program
+    .command('results')
+    .summary('print the results of a request as JSON lines')
+    .description(
+      'Print one JSON line per task of a request, in argument order, as run does: {"index":1,"status":"done","result":...}. Tasks that have not finished show as pending or running.',
+    )
+    .argument('<id>', 'the request id')
+    .option('-o, --out <file>', 'write the lines to this file instead of stdout')
+    .option('-w, --wait', 'wait until every task has finished (something must serve the request)')
+    .option('--progress <mode>', 'with --wait: auto, bar, lines or none', 'auto')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ sheepdog results 3 > results.jsonl
+  $ sheepdog results 3 --wait --out results.jsonl
+${EXIT_STATUSES}`,
+    )
+    .action(async (id: string, opts: Record<string, unknown>) =>
+      setStatus(await resultsCommand(id, opts)),
+    );
+  addConfigOptions(results, ['dbfile']);
+
+  const errors = program
+    .command('errors')
+    .summary('show failed, lost and cancelled tasks with arguments and stacks')
+    .description(
+      'Show every task of a request that failed (with its arguments and the stack) or was lost or cancelled (with the reason).',
+    )
+    .argument('<id>', 'the request id')
+    .option(
+      '--json',
+      'one JSON line per task: {"index","status","args","attempts","error"|"reason"}',
+    )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ sheepdog errors 3
+  $ sheepdog errors 3 --json | jq -r .error`,
+    )
+    .action(async (id: string, opts: Record<string, unknown>) =>
+      setStatus(await errorsCommand(id, opts)),
+    );
+  addConfigOptions(errors, ['dbfile']);
+
+  return program;
+}
+
+/**
+ * Runs the `sheepdog` command line and resolves with the exit status: 0 all done, 1 some tasks
+ * failed or the request could not run, 2 usage or config problems, 130 detached.
+ */
+export async function main(argv: readonly string[]): Promise<number> {
+  let status = 0;
+  const program = buildProgram((s) => {
+    status = s;
+  });
+  try {
+    await program.parseAsync(argv as string[]);
+    return status;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version end with exit code 0; anything else commander refuses is usage.
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    const failure = error instanceof CliError ? error : runFailed('sheepdog failed', error);
+    process.stderr.write(`${failure.message}\n`);
+    return failure.exitStatus;
+  }
+}
