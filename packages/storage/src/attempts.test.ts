@@ -162,3 +162,42 @@ describe('token hashes', () => {
     );
   });
 });
+
+describe('submissions and states, as a waiting process reads them', () => {
+  it('keeps 1..N as a range and any other list as it is; counts submissions', () => {
+    expect(storage.countJobs(id)).toBe(0);
+    const big = Array.from({ length: 100_000 }, (_, i) => i + 1);
+    storage.addJob(id, { backend: 'gridengine', jobId: '7', submittedAt: 1, indices: big });
+    storage.addJob(id, { backend: 'gridengine', jobId: '8', submittedAt: 2, indices: [2, 3] });
+    storage.addJob(id, { backend: 'local', jobId: 'x', submittedAt: 3, indices: [1] });
+    expect(storage.countJobs(id)).toBe(3);
+    const [first, second, third] = storage.getJobs(id);
+    expect(first?.indices).toEqual(big);
+    expect(second?.indices).toEqual([2, 3]);
+    expect(third?.indices).toEqual([1]);
+    const db = new Database(dbfile, { readonly: true });
+    try {
+      expect(db.prepare('SELECT indices FROM jobs ORDER BY id').pluck().all()).toEqual([
+        '{"from":1,"to":100000}',
+        '[2,3]',
+        '[1]',
+      ]);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('lists the indexes of tasks in given states', () => {
+    storage.markLost(id, 1, 'gone');
+    storage.storeError(id, 3, bytes('boom'));
+    expect(storage.indicesInState(id, ['lost', 'failed'])).toEqual([1, 3]);
+    expect(storage.indicesInState(id, ['pending'])).toEqual([2]);
+    expect(storage.indicesInState(id, [])).toEqual([]);
+    expect(() => storage.indicesInState(id, ['gone' as never])).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+    expect(() => storage.indicesInState(id + 1, ['lost'])).toThrow(
+      expect.objectContaining({ code: 'UNKNOWN_REQUEST' }),
+    );
+  });
+});

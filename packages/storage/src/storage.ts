@@ -561,7 +561,7 @@ export class Storage {
           backend: job.backend,
           jobId: job.jobId,
           submittedAt: job.submittedAt,
-          indices: JSON.stringify(job.indices),
+          indices: stringifyIndices(job.indices),
           meta: job.meta === undefined ? null : JSON.stringify(job.meta),
         }).lastInsertRowid,
       );
@@ -583,9 +583,41 @@ export class Storage {
       backend: row.backend,
       jobId: row.jobId ?? '',
       submittedAt: row.submittedAt,
-      indices: JSON.parse(row.indices) as number[],
+      indices: parseIndices(row.indices),
       ...(row.meta === null ? {} : { meta: JSON.parse(row.meta) as Record<string, unknown> }),
     }));
+  }
+
+  /**
+   * How many submissions the request has: cheap, so a waiting process can notice one made by
+   * another process without reading them all.
+   *
+   * @throws {@link StorageError} `UNKNOWN_REQUEST` or `INVALID_ARGUMENT`
+   */
+  countJobs(requestId: number): number {
+    return this.#count('countJobs', this.#q.countJobs, requestId);
+  }
+
+  /**
+   * Job indexes of the request's tasks in any of `states`, ascending.
+   *
+   * @throws {@link StorageError} `UNKNOWN_REQUEST` or `INVALID_ARGUMENT`
+   */
+  indicesInState(requestId: number, states: readonly TaskState[]): number[] {
+    const id = this.#requestId(requestId);
+    for (const state of states) {
+      if (!(TASK_STATES as readonly string[]).includes(state)) {
+        throw new StorageError(
+          'INVALID_ARGUMENT',
+          `unknown task state ${describe(state)}; use one of ${TASK_STATES.join(', ')}.`,
+        );
+      }
+    }
+    return this.#guard('indicesInState', () => {
+      if (this.#q.requestExists.get({ id }) === undefined) throw unknownRequest(id, this.dbfile);
+      if (states.length === 0) return [];
+      return this.#q.indicesInState.all({ id, states: JSON.stringify(states) });
+    });
   }
 
   /** Every request in the file, oldest first, with per-state task counts. */
@@ -878,6 +910,14 @@ function prepareStatements(db: Database.Database) {
               indices, meta FROM jobs WHERE request_id = @id ORDER BY id`,
     ),
     countTasks: count(db, 'SELECT count(*) FROM tasks WHERE request_id = @id'),
+    countJobs: count(db, 'SELECT count(*) FROM jobs WHERE request_id = @id'),
+    indicesInState: db
+      .prepare<Id & { states: string }, number>(
+        `SELECT job_index FROM tasks WHERE request_id = @id
+           AND state IN (SELECT value FROM json_each(@states))
+         ORDER BY job_index`,
+      )
+      .pluck(),
     countResults: count(db, 'SELECT count(*) FROM results WHERE request_id = @id'),
     countErrors: count(db, 'SELECT count(*) FROM errors WHERE request_id = @id'),
     countResultsAndErrors: count(
@@ -992,6 +1032,23 @@ function enableWal(db: Database.Database): void {
 /** Blocks the thread: the Storage API is synchronous, like better-sqlite3's own busy wait. */
 function sleep(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * A submission's job indexes as JSON: `{"from":1,"to":N}` for the usual 1..N (a million indexes
+ * would otherwise be megabytes of text read on every look), else the array.
+ */
+function stringifyIndices(indices: readonly number[]): string {
+  const n = indices.length;
+  if (n > 1 && indices.every((index, i) => index === i + 1))
+    return JSON.stringify({ from: 1, to: n });
+  return JSON.stringify(indices);
+}
+
+function parseIndices(text: string): number[] {
+  const parsed = JSON.parse(text) as number[] | { from: number; to: number };
+  if (Array.isArray(parsed)) return parsed;
+  return Array.from({ length: parsed.to - parsed.from + 1 }, (_, i) => parsed.from + i);
 }
 
 function emptyStates(): Record<TaskState, number> {
