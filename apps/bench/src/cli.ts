@@ -65,7 +65,15 @@ async function main(argv: readonly string[]): Promise<number> {
       } catch (error) {
         const reason = error instanceof Error ? (error.stack ?? error.message) : String(error);
         log(`section ${name} failed: ${reason}`);
-        result = { name, status: 'failed', reason, durationS: 0, settings: {}, figures: [], checks: [] };
+        result = {
+          name,
+          status: 'failed',
+          reason,
+          durationS: 0,
+          settings: {},
+          figures: [],
+          checks: [],
+        };
       }
       result.durationS = (performance.now() - t0) / 1000;
       sections.push(result);
@@ -117,7 +125,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`[bench] ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `[bench] ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
     process.exitCode = 1;
   },
 );

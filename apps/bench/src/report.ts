@@ -23,11 +23,22 @@ export function figure(
   samples: readonly number[],
   original?: string,
 ): Figure {
-  return { id, label, unit, ...summarise(samples), ...(original === undefined ? {} : { original }) };
+  return {
+    id,
+    label,
+    unit,
+    ...summarise(samples),
+    ...(original === undefined ? {} : { original }),
+  };
 }
 
 /** A diagnostic figure: in the JSON, not in the table. */
-export function diagnostic(id: string, label: string, unit: string, samples: readonly number[]): Figure {
+export function diagnostic(
+  id: string,
+  label: string,
+  unit: string,
+  samples: readonly number[],
+): Figure {
   return { ...figure(id, label, unit, samples), jsonOnly: true };
 }
 
@@ -164,10 +175,16 @@ export function renderMarkdown(results: BenchResults): string {
   for (const section of results.sections) {
     lines.push('', `## ${TITLES[section.name]}`, '');
     if (section.status !== 'ok') {
-      lines.push(`_${section.status === 'skipped' ? 'Skipped' : 'Failed'}: ${section.reason ?? ''}_`);
+      lines.push(
+        `_${section.status === 'skipped' ? 'Skipped' : 'Failed'}: ${section.reason ?? ''}_`,
+      );
       if (section.figures.length === 0) continue;
       lines.push('');
     }
+    const settings = Object.entries(section.settings).map(
+      ([key, value]) => `${key} ${Array.isArray(value) ? value.join(', ') : String(value)}`,
+    );
+    if (settings.length > 0) lines.push(`Settings: ${settings.join('; ')}.`, '');
     const shown = section.figures.filter((f) => f.jsonOnly !== true);
     if (shown.length > 0) {
       lines.push(

@@ -30,6 +30,8 @@ export function summarise(samples: readonly number[]): Summary {
   if (n === 0) return { median: Number.NaN, min: Number.NaN, max: Number.NaN, samples: [] };
   const mid = Math.floor(n / 2);
   const median =
-    n % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+    n % 2 === 1
+      ? (sorted[mid] as number)
+      : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
   return { median, min: sorted[0] as number, max: sorted[n - 1] as number, samples: [...samples] };
 }

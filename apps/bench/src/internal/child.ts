@@ -44,7 +44,9 @@ export function startChild(script: URL): Child {
         const onExit = (code: number | null, signal: string | null): void => {
           done();
           reject(
-            new Error(`bench child ${script.pathname} exited (code ${code}, signal ${signal}) without answering`),
+            new Error(
+              `bench child ${script.pathname} exited (code ${code}, signal ${signal}) without answering`,
+            ),
           );
         };
         const timer = setTimeout(() => {

@@ -19,7 +19,12 @@ interface Timing {
 }
 
 /** Posts the result of every index over the wire protocol, the last one alone and timed. */
-async function postAll(url: string, token: string, requestId: number, indices: readonly number[]): Promise<Timing> {
+async function postAll(
+  url: string,
+  token: string,
+  requestId: number,
+  indices: readonly number[],
+): Promise<Timing> {
   const base = new URL(url);
   const agent = new Agent({ keepAlive: true, maxSockets: POST_CONCURRENCY });
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' };

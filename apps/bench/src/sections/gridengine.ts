@@ -19,14 +19,21 @@ async function untilGone(deployer: Deployer, jobId: string, deadlineMs = 900_000
     const result = await deployer.exec(`qstat -j ${shellQuote(jobId)}`);
     if (result.code !== 0) return performance.now();
     if (performance.now() > deadline) {
-      throw new Error(`Grid Engine job ${jobId} still exists after ${deadlineMs / 1000} s; qdel it by hand`);
+      throw new Error(
+        `Grid Engine job ${jobId} still exists after ${deadlineMs / 1000} s; qdel it by hand`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
 }
 
 /** The raw array: `qsub -t 1-n -b y node -e 0`, timed from submission until qstat says gone. */
-async function rawArray(options: DeployerOptions, dir: string, node: string, n: number): Promise<number> {
+async function rawArray(
+  options: DeployerOptions,
+  dir: string,
+  node: string,
+  n: number,
+): Promise<number> {
   const deployer = new Deployer(options);
   try {
     const t0 = performance.now();
@@ -40,7 +47,9 @@ async function rawArray(options: DeployerOptions, dir: string, node: string, n: 
     const submitted = await deployer.exec(command);
     const jobId = parseQsubJobId(submitted.stdout);
     if (submitted.code !== 0 || jobId === undefined) {
-      throw new Error(`raw qsub failed (exit ${submitted.code}): ${submitted.stderr.trim() || submitted.stdout.trim()}`);
+      throw new Error(
+        `raw qsub failed (exit ${submitted.code}): ${submitted.stderr.trim() || submitted.stdout.trim()}`,
+      );
     }
     return ((await untilGone(deployer, jobId)) - t0) / 1000;
   } finally {

@@ -23,7 +23,9 @@ interface IngestTarget {
 }
 
 function verdict(what: string, problems: string[]): Check {
-  return problems.length === 0 ? { what, ok: true } : { what, ok: false, detail: problems.join('; ') };
+  return problems.length === 0
+    ? { what, ok: true }
+    : { what, ok: false, detail: problems.join('; ') };
 }
 
 function loadProblems(stats: LoadStats, tasks: number): string[] {
@@ -74,7 +76,10 @@ function bareTarget(server: BareServer): IngestTarget {
           const problems = loadProblems(stats, tasks);
           const stored = server.countResults(keyOffset, tasks);
           if (stored !== tasks) problems.push(`${stored} results stored, expected ${tasks}`);
-          return verdict(`bare, ${concurrency} workers: each of ${tasks} results stored once`, problems);
+          return verdict(
+            `bare, ${concurrency} workers: each of ${tasks} results stored once`,
+            problems,
+          );
         },
       };
     },

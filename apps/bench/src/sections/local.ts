@@ -72,9 +72,15 @@ export const localSection: Section = async ({ plan, workDir, log }) => {
       log(`local: map of ${sizeLabel(n)} tasks, run ${run}/${runs}`);
       const args = Array.from({ length: n }, (_, i) => i + 1);
       const t0 = performance.now();
-      const results = await map((x: number) => x, args, { dbfile, bindHost: '127.0.0.1', concurrency });
+      const results = await map((x: number) => x, args, {
+        dbfile,
+        bindHost: '127.0.0.1',
+        concurrency,
+      });
       ours.push((performance.now() - t0) / 1000);
-      checks.push(inOrder(`local map ${sizeLabel(n)} run ${run}: every result back in order`, results));
+      checks.push(
+        inOrder(`local map ${sizeLabel(n)} run ${run}: every result back in order`, results),
+      );
       log(`local: ${sizeLabel(n)} × node -e 0, run ${run}/${runs}`);
       raw.push(await rawPool(n, concurrency));
     }
@@ -123,7 +129,9 @@ export const localSection: Section = async ({ plan, workDir, log }) => {
         async () => {
           const exit = await timedNode([file], { ...process.env, SHEEPDOG_TASK_ID: String(index) });
           if (exit.code !== EXIT_CODES.reported) {
-            throw new Error(`the job file for task ${index} exited with ${exit.code}: ${exit.stderr}`);
+            throw new Error(
+              `the job file for task ${index} exited with ${exit.code}: ${exit.stderr}`,
+            );
           }
           jobFileMs.push(exit.ms);
         },

@@ -88,7 +88,10 @@ export const storageSection: Section = async ({ plan, workDir, log }) => {
       requestId,
       n: readSize,
     });
-    check(`getTasksWithResults ${sizeLabel(readSize)} run ${run}: every row has its result`, result);
+    check(
+      `getTasksWithResults ${sizeLabel(readSize)} run ${run}: every row has its result`,
+      result,
+    );
     readTime.push(result.timeMs);
     readRss.push(result.peakRssMb);
   }
