@@ -251,24 +251,23 @@ function convert(setting: Setting, raw: unknown, source: string, problems: strin
 }
 
 async function importTypeScript(file: string): Promise<unknown> {
+  // Node.js 20 cannot load TypeScript by itself: borrow the project's own tsx, if it has one,
+  // registering its loader the way `node --import tsx` does (before the first attempt, as Node
+  // remembers a failed import).
+  let loader: string | undefined;
+  try {
+    loader = createRequire(join(dirname(file), 'noop.js')).resolve('tsx');
+  } catch {}
+  if (loader !== undefined) await import(pathToFileURL(loader).href);
   try {
     return await import(pathToFileURL(file).href);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ERR_UNKNOWN_FILE_EXTENSION') throw error;
-  }
-  // Node.js cannot load TypeScript by itself here: borrow the project's own tsx, if it has one.
-  let api: string;
-  try {
-    api = createRequire(join(dirname(file), 'noop.js')).resolve('tsx/esm/api');
-  } catch {
     throw new Error(
       `Node.js ${process.version} cannot import TypeScript by itself; install tsx in your project (npm i -D tsx), or use sheepdog.config.json or .js`,
+      { cause: error },
     );
   }
-  const { tsImport } = (await import(pathToFileURL(api).href)) as {
-    tsImport: (specifier: string, parent: string) => Promise<unknown>;
-  };
-  return tsImport(pathToFileURL(file).href, import.meta.url);
 }
 
 async function readConfigFile(file: string, problems: string[]): Promise<Record<string, unknown>> {
@@ -282,6 +281,18 @@ async function readConfigFile(file: string, problems: string[]): Promise<Record<
         ? importTypeScript(file)
         : import(pathToFileURL(file).href))) as { default?: unknown };
       value = module.default;
+      // TypeScript compiled as CommonJS (no "type": "module") arrives wrapped in a second default.
+      if (
+        value !== null &&
+        typeof value === 'object' &&
+        Object.keys(value).length === 1 &&
+        'default' in value &&
+        ext !== '.js' &&
+        ext !== '.mjs' &&
+        ext !== '.cjs'
+      ) {
+        value = (value as { default: unknown }).default;
+      }
       if (value === undefined) {
         problems.push(`${file}: export the config as the default export (export default { ... })`);
         return {};
