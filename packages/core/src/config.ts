@@ -36,6 +36,7 @@ const configSchema = z
     localhost: z.string().min(1).optional(),
     shell: z.string().min(1).optional(),
     geOpts: z.array(z.string()).optional(),
+    slurmOpts: z.array(z.string()).optional(),
     backend: z
       .union([
         z.enum(builtinBackends),

@@ -4,6 +4,7 @@ import { SheepdogError } from '../errors.js';
 import { fqdn } from '../fqdn.js';
 import { gridengine } from './gridengine.js';
 import { local } from './local.js';
+import { slurm } from './slurm.js';
 
 /** Turns the config's `backend` (a name or an object) into a backend object. */
 export function resolveBackend(config: ResolvedConfig): Backend {
@@ -32,10 +33,20 @@ export function resolveBackend(config: ResolvedConfig): Backend {
         ...(config.maxHeapMb === undefined ? {} : { maxHeapMb: config.maxHeapMb }),
       });
     case 'slurm':
-      throw new SheepdogError(
-        'UNKNOWN_BACKEND',
-        'the slurm backend is not available yet; use gridengine or local',
-      );
+      return slurm({
+        host: config.host as string,
+        directory: config.sshDir,
+        acceptNewHostKey: config.sshAcceptNewHostKey,
+        ...(config.sshPort === undefined ? {} : { port: config.sshPort }),
+        ...(config.sshUser === undefined ? {} : { user: config.sshUser }),
+        ...(config.sshKeyfile === undefined ? {} : { keyfile: config.sshKeyfile }),
+        ...(config.sshKnownHostsFile === undefined
+          ? {}
+          : { knownHostsFile: config.sshKnownHostsFile }),
+        ...(config.shell === undefined ? {} : { shell: config.shell }),
+        ...(config.slurmOpts === undefined ? {} : { slurmOpts: config.slurmOpts }),
+        ...(config.maxHeapMb === undefined ? {} : { maxHeapMb: config.maxHeapMb }),
+      });
   }
   throw new SheepdogError(
     'UNKNOWN_BACKEND',
