@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { createRequest, getServer, type SheepdogServer } from '@sheepdog/server';
 import { type BareServer, startBareServer } from '../internal/bare-server.js';
 import { type Child, startChild } from '../internal/child.js';
-import type { LoadJob } from '../internal/ingest-protocols.js';
+import type { LoadJob, ProtocolName } from '../internal/ingest-protocols.js';
 import type { LoadStats } from '../internal/load-generator.js';
 import { EMPTY_NS, IDENTITY_FUNC, trivialArgs } from '../internal/payloads.js';
 import type { Section } from '../internal/section.js';
@@ -36,9 +36,9 @@ function loadProblems(stats: LoadStats, tasks: number): string[] {
   return problems;
 }
 
-function sheepdogTarget(server: SheepdogServer): IngestTarget {
+function sheepdogTarget(server: SheepdogServer, protocol: ProtocolName): IngestTarget {
   return {
-    name: 'sheepdog',
+    name: protocol,
     prepare(tasks, concurrency) {
       const { requestId, token } = createRequest(
         server.storage,
@@ -48,7 +48,7 @@ function sheepdogTarget(server: SheepdogServer): IngestTarget {
         { label: 'bench ingest' },
       );
       return {
-        job: { protocol: 'sheepdog-v1', url: server.url, tasks, concurrency, requestId, token },
+        job: { protocol, url: server.url, tasks, concurrency, requestId, token },
         verify(stats) {
           const problems = loadProblems(stats, tasks);
           const stored = server.storage.countResults(requestId);
@@ -56,7 +56,7 @@ function sheepdogTarget(server: SheepdogServer): IngestTarget {
           if (stored !== tasks) problems.push(`${stored} results stored, expected ${tasks}`);
           if (done !== tasks) problems.push(`${done} tasks done, expected ${tasks}`);
           return verdict(
-            `sheepdog, ${concurrency} workers, request ${requestId}: each of ${tasks} results stored once`,
+            `${protocol}, ${concurrency} workers, request ${requestId}: each of ${tasks} results stored once`,
             problems,
           );
         },
@@ -117,10 +117,111 @@ async function measure(
   };
 }
 
+/** A way of ingesting through the Sheepdog server, measured against the same bare baseline. */
+interface IngestCase {
+  /** The worker's side, from `ingest-protocols.ts`. */
+  readonly protocol: ProtocolName;
+  /** Figure ids start with this: the targets refer to `ingest.c32.ratio`. */
+  readonly idPrefix: string;
+  /** Names the case in figure labels. */
+  readonly label: string;
+  /** What the original did at 32 workers, where the issue says. */
+  readonly original32?: { tasksPerS: string; p50: string; ratio: string };
+}
+
+/**
+ * The measured cases. The leased/batched protocol, once the server has it, is one more entry
+ * (`{ protocol: 'sheepdog-leased', idPrefix: 'ingest.leased', label: 'sheepdog leased' }`); the
+ * `ingest-leased` target already looks for `ingest.leased.c32.tasksPerS`.
+ */
+const CASES: readonly IngestCase[] = [
+  {
+    protocol: 'sheepdog-v1',
+    idPrefix: 'ingest',
+    label: 'sheepdog',
+    original32: { tasksPerS: '162 tasks/s', p50: '203 ms', ratio: '≈ 0.036×' },
+  },
+];
+
+function caseFigures(
+  kase: IngestCase,
+  c: number,
+  ours: readonly Measurement[],
+  bare: readonly Measurement[],
+): Figure[] {
+  const id = `${kase.idPrefix}.c${c}`;
+  const original = c === 32 ? kase.original32 : undefined;
+  return [
+    figure(
+      `${id}.tasksPerS`,
+      `${kase.label}, ${c} workers: throughput`,
+      'tasks/s',
+      ours.map((m) => m.tasksPerS),
+      original?.tasksPerS,
+    ),
+    figure(
+      `${id}.p50Ms`,
+      `${kase.label}, ${c} workers: p50 latency per task`,
+      'ms',
+      ours.map((m) => m.p50Ms),
+      original?.p50,
+    ),
+    figure(
+      `${id}.p99Ms`,
+      `${kase.label}, ${c} workers: p99 latency per task`,
+      'ms',
+      ours.map((m) => m.p99Ms),
+    ),
+    figure(
+      `${id}.ratio`,
+      `${kase.label} / bare, ${c} workers`,
+      '×',
+      ours.map((m, i) => m.tasksPerS / (bare[i] as Measurement).tasksPerS),
+      original?.ratio,
+    ),
+    diagnostic(
+      `${id}.serverCpuUsPerTask`,
+      `${kase.label} server, ${c} workers: CPU per task`,
+      'µs',
+      ours.map((m) => m.serverCpuUs),
+    ),
+    diagnostic(
+      `${id}.clientCpuUsPerTask`,
+      `load generator against ${kase.label}, ${c} workers: CPU per task`,
+      'µs',
+      ours.map((m) => m.clientCpuUs),
+    ),
+  ];
+}
+
+function bareFigures(c: number, bare: readonly Measurement[]): Figure[] {
+  return [
+    figure(
+      `ingest.bare.c${c}.tasksPerS`,
+      `baseline bare Hono + SQLite, ${c} workers: throughput`,
+      'tasks/s',
+      bare.map((m) => m.tasksPerS),
+      c === 32 ? '≈ 4,500 tasks/s (ceiling estimate)' : undefined,
+    ),
+    diagnostic(
+      `ingest.bare.c${c}.p50Ms`,
+      `bare, ${c} workers: p50 latency per task`,
+      'ms',
+      bare.map((m) => m.p50Ms),
+    ),
+    diagnostic(
+      `ingest.bare.c${c}.serverCpuUsPerTask`,
+      `bare server, ${c} workers: CPU per task`,
+      'µs',
+      bare.map((m) => m.serverCpuUs),
+    ),
+  ];
+}
+
 /**
  * Server ingest through the real worker protocol: a load generator in a child process plays
  * 1..128 workers (GET details, POST result, Bearer token) against the Sheepdog server in this
- * process, and, alternating run by run, against the bare Hono + better-sqlite3 ceiling.
+ * process, and, in the same run, against the bare Hono + better-sqlite3 ceiling.
  */
 export const ingestSection: Section = async ({ plan, workDir, log }) => {
   const { runs, concurrencies, tasks } = plan.ingest;
@@ -130,87 +231,32 @@ export const ingestSection: Section = async ({ plan, workDir, log }) => {
   const figures: Figure[] = [];
   const checks: Check[] = [];
   try {
-    const sheepdog = sheepdogTarget(server);
     const bare = bareTarget(bareServer);
+    const targets = CASES.map((kase) => sheepdogTarget(server, kase.protocol));
     log('ingest: warm-up runs');
-    for (const target of [bare, sheepdog]) {
+    for (const target of [bare, ...targets]) {
       checks.push((await measure(load, target, Math.min(tasks, WARM_UP_TASKS), 8)).check);
     }
-    for (const concurrency of concurrencies) {
-      const ours: Measurement[] = [];
-      const theirs: Measurement[] = [];
+    for (const c of concurrencies) {
+      const measured = new Map<IngestTarget, Measurement[]>(
+        [bare, ...targets].map((target) => [target, []]),
+      );
       for (let run = 1; run <= runs; run++) {
-        log(`ingest: ${concurrency} workers, run ${run}/${runs}`);
-        // Alternate who goes first, so a drift in machine load does not favour either.
-        const order = run % 2 === 1 ? [bare, sheepdog] : [sheepdog, bare];
+        log(`ingest: ${c} workers, run ${run}/${runs}`);
+        // Alternate who goes first, so a drift in machine load favours no one.
+        const order = run % 2 === 1 ? [bare, ...targets] : [...targets, bare];
         for (const target of order) {
-          const m = await measure(load, target, tasks, concurrency);
+          const m = await measure(load, target, tasks, c);
           checks.push(m.check);
-          (target === sheepdog ? ours : theirs).push(m);
+          measured.get(target)?.push(m);
         }
       }
-      const c = concurrency;
-      const at32 = c === 32;
-      figures.push(
-        figure(
-          `ingest.c${c}.tasksPerS`,
-          `sheepdog, ${c} workers: throughput`,
-          'tasks/s',
-          ours.map((m) => m.tasksPerS),
-          at32 ? '162 tasks/s' : undefined,
-        ),
-        figure(
-          `ingest.c${c}.p50Ms`,
-          `sheepdog, ${c} workers: p50 latency per task`,
-          'ms',
-          ours.map((m) => m.p50Ms),
-          at32 ? '203 ms' : undefined,
-        ),
-        figure(
-          `ingest.c${c}.p99Ms`,
-          `sheepdog, ${c} workers: p99 latency per task`,
-          'ms',
-          ours.map((m) => m.p99Ms),
-        ),
-        figure(
-          `ingest.bare.c${c}.tasksPerS`,
-          `baseline bare Hono + SQLite, ${c} workers: throughput`,
-          'tasks/s',
-          theirs.map((m) => m.tasksPerS),
-          at32 ? '≈ 4,500 tasks/s (ceiling estimate)' : undefined,
-        ),
-        figure(
-          `ingest.c${c}.ratio`,
-          `sheepdog / bare, ${c} workers`,
-          '×',
-          ours.map((m, i) => m.tasksPerS / (theirs[i] as Measurement).tasksPerS),
-          at32 ? '≈ 0.036×' : undefined,
-        ),
-        diagnostic(
-          `ingest.bare.c${c}.p50Ms`,
-          `bare, ${c} workers: p50 latency per task`,
-          'ms',
-          theirs.map((m) => m.p50Ms),
-        ),
-        diagnostic(
-          `ingest.c${c}.serverCpuUsPerTask`,
-          `sheepdog server, ${c} workers: CPU per task`,
-          'µs',
-          ours.map((m) => m.serverCpuUs),
-        ),
-        diagnostic(
-          `ingest.bare.c${c}.serverCpuUsPerTask`,
-          `bare server, ${c} workers: CPU per task`,
-          'µs',
-          theirs.map((m) => m.serverCpuUs),
-        ),
-        diagnostic(
-          `ingest.c${c}.clientCpuUsPerTask`,
-          `load generator against sheepdog, ${c} workers: CPU per task`,
-          'µs',
-          ours.map((m) => m.clientCpuUs),
-        ),
-      );
+      const baseline = measured.get(bare) ?? [];
+      figures.push(...bareFigures(c, baseline));
+      CASES.forEach((kase, i) => {
+        const ours = measured.get(targets[i] as IngestTarget) ?? [];
+        figures.push(...caseFigures(kase, c, ours, baseline));
+      });
     }
   } finally {
     await load.close();
@@ -225,7 +271,8 @@ export const ingestSection: Section = async ({ plan, workDir, log }) => {
       concurrencies,
       tasksPerRun: tasks,
       warmUpTasks: Math.min(tasks, WARM_UP_TASKS),
-      protocol: 'GET details + POST result per task, Bearer token, keep-alive node:http agents',
+      protocols: CASES.map((kase) => kase.protocol),
+      client: 'a child process, node:http keep-alive agent, one socket per worker',
     },
   };
 };
