@@ -1,0 +1,101 @@
+// `run --async`: the command returns with the request id while a background process serves
+// the request; status and results read it from the database meanwhile.
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jsonLines, sheepdog, TASKS } from './test/helpers.js';
+
+let cwd: string;
+
+beforeAll(() => {
+  cwd = mkdtempSync(join(tmpdir(), 'sheepdog-cli-async-'));
+  mkdirSync(join(cwd, 'db'));
+  copyFileSync(TASKS, join(cwd, 'tasks.mjs'));
+});
+afterAll(() => rmSync(cwd, { recursive: true, force: true }));
+
+describe('sheepdog run --async', () => {
+  it('prints the request id and returns while a background process serves the tasks', async () => {
+    writeFileSync(
+      join(cwd, 'args.json'),
+      JSON.stringify([
+        [1, 1500],
+        [2, 1500],
+        [3, 1500],
+        [4, 1500],
+      ]),
+    );
+    const started = Date.now();
+    const r = await sheepdog(
+      [
+        'run',
+        './tasks.mjs#slow',
+        '--args',
+        'args.json',
+        '--async',
+        '--db',
+        'db/runs.sqlite',
+        '--concurrency',
+        '2',
+      ],
+      { cwd },
+    );
+    expect(r.status).toBe(0);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(r.stdout).toBe('1\n');
+    expect(r.stderr).toMatch(/request 1 submitted; background process \d+ serves it/);
+    expect(r.stderr).toContain('sheepdog results 1 --db db/runs.sqlite --wait');
+
+    const status = JSON.parse(
+      (await sheepdog(['status', '1', '--json', '--db', 'db/runs.sqlite'], { cwd })).stdout,
+    );
+    expect(status.done).toBeLessThan(4);
+
+    const results = await sheepdog(['results', '1', '--wait', '--db', 'db/runs.sqlite'], { cwd });
+    expect(results.status).toBe(0);
+    expect(jsonLines(results.stdout).map((l) => l.result)).toEqual([1, 2, 3, 4]);
+    expect(results.stderr).toContain('4/4 finished');
+    expect(existsSync(join(cwd, 'db', 'runs.sqlite.log'))).toBe(true);
+    expect(readFileSync(join(cwd, 'db', 'runs.sqlite.log'), 'utf8')).toContain(
+      'request 1: serving 4 task(s)',
+    );
+  }, 60_000);
+
+  it('without --wait, results shows unfinished tasks as pending or running and exits 1', async () => {
+    writeFileSync(join(cwd, 'args.json'), JSON.stringify([[1, 3000]]));
+    const r = await sheepdog(
+      ['run', './tasks.mjs#slow', '--args', 'args.json', '--async', '--db', 'db/runs.sqlite'],
+      {
+        cwd,
+      },
+    );
+    const id = r.stdout.trim();
+    const now = await sheepdog(['results', id, '--db', 'db/runs.sqlite'], { cwd });
+    expect(now.status).toBe(1);
+    expect(['pending', 'running']).toContain(jsonLines(now.stdout)[0]?.status);
+    const later = await sheepdog(
+      ['results', id, '--wait', '--progress', 'none', '--db', 'db/runs.sqlite'],
+      { cwd },
+    );
+    expect(later.status).toBe(0);
+    expect(later.stderr).toBe('');
+  }, 60_000);
+
+  it('reports problems before going to the background, exit 2', async () => {
+    const r = await sheepdog(['run', './tasks.mjs#nothing', '--args', 'args.json', '--async'], {
+      cwd,
+    });
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('has no function exported as "nothing"');
+  }, 30_000);
+});
