@@ -83,6 +83,13 @@ export const SETTINGS: readonly Setting[] = [
     description: 'extra Grid Engine submit option, e.g. "-l h_vmem=2G"; repeatable',
   },
   {
+    key: 'slurmOpts',
+    flag: 'slurm-opt',
+    kind: 'list',
+    placeholder: 'option',
+    description: 'extra SLURM sbatch option, e.g. "--mem=2G"; repeatable',
+  },
+  {
     key: 'sshPort',
     flag: 'ssh-port',
     kind: 'int',
@@ -145,6 +152,19 @@ export const SETTINGS: readonly Setting[] = [
     kind: 'duration',
     placeholder: 'time',
     description: 'cancel what is still open after this long, e.g. 90s, 30m, 2h (bare number: ms)',
+  },
+  {
+    key: 'retries',
+    flag: 'retries',
+    kind: 'int',
+    placeholder: 'n',
+    description: 'submit lost tasks again up to this many times (default: 0)',
+  },
+  {
+    key: 'retryErrors',
+    flag: 'retry-errors',
+    kind: 'bool',
+    description: 'with --retries, also retry tasks that raised an error',
   },
   {
     key: 'pollIntervalMs',
