@@ -54,6 +54,8 @@ const configSchema = z
       .optional(),
     pollIntervalMs: z.number().int().positive().default(1000),
     lostGraceMs: z.number().int().nonnegative().default(5000),
+    retries: z.number().int().nonnegative().default(0),
+    retryErrors: z.boolean().default(false),
   })
   .strict();
 
@@ -96,4 +98,79 @@ export function parseConfig(input: SheepdogConfig | undefined): ResolvedConfig {
     );
   }
   return { ...config, backend };
+}
+
+/**
+ * What is kept with a request (as its `config` JSON) so that another process can serve it
+ * later: where its workers report, and how to reach its backend again. Only keys without
+ * secrets: file paths, never keys or tokens.
+ */
+export interface StoredConfig {
+  /** The backend's name; a custom backend object must be passed again to resume. */
+  readonly backend: string;
+  /** The port the workers were given. */
+  readonly port: number;
+  /** The host name the workers were given. */
+  readonly localhost: string;
+  readonly host?: string;
+  readonly sshPort?: number;
+  readonly sshUser?: string;
+  readonly sshKeyfile?: string;
+  readonly sshKnownHostsFile?: string;
+  readonly sshDir?: string;
+  readonly shell?: string;
+  readonly geOpts?: string[];
+  readonly concurrency?: number;
+  readonly maxHeapMb?: number;
+  readonly retries?: number;
+  readonly retryErrors?: boolean;
+  readonly pollIntervalMs?: number;
+  readonly lostGraceMs?: number;
+}
+
+const STORED_KEYS = [
+  'host',
+  'sshPort',
+  'sshUser',
+  'sshKeyfile',
+  'sshKnownHostsFile',
+  'sshDir',
+  'shell',
+  'geOpts',
+  'concurrency',
+  'maxHeapMb',
+  'retries',
+  'retryErrors',
+  'pollIntervalMs',
+  'lostGraceMs',
+] as const satisfies readonly (keyof StoredConfig & keyof ResolvedConfig)[];
+
+/** The part of a resolved config that is stored with a request; see {@link StoredConfig}. */
+export function toStoredConfig(
+  config: ResolvedConfig,
+  backendName: string,
+  worker: { port: number; localhost: string },
+): StoredConfig {
+  const stored: Record<string, unknown> = { backend: backendName, ...worker };
+  for (const key of STORED_KEYS) if (config[key] !== undefined) stored[key] = config[key];
+  return stored as unknown as StoredConfig;
+}
+
+/**
+ * The config to serve a stored request with: the stored keys, overridden by the caller's (a key
+ * file may live elsewhere on this machine). `port` and `localhost` are the stored ones whatever
+ * the caller says: they are what the workers were given.
+ */
+export function fromStoredConfig(
+  stored: unknown,
+  caller: SheepdogConfig | undefined,
+): SheepdogConfig {
+  const base: Record<string, unknown> = {};
+  if (typeof stored === 'object' && stored !== null) {
+    const s = stored as Record<string, unknown>;
+    for (const key of STORED_KEYS) if (s[key] !== undefined) base[key] = s[key];
+    if (typeof s.backend === 'string' && (builtinBackends as readonly string[]).includes(s.backend))
+      base.backend = s.backend;
+  }
+  return { ...base, ...caller } as SheepdogConfig;
 }

@@ -6,16 +6,32 @@ export {
   parseConfig,
   type ResolvedConfig,
   type SheepdogConfig,
+  type StoredConfig,
 } from './config.js';
-export { SheepdogError, type SheepdogErrorCode } from './errors.js';
+export {
+  SheepdogError,
+  type SheepdogErrorCode,
+  type SheepdogErrorOptions,
+  type TaskStatus,
+} from './errors.js';
 export {
   type ArgsOf,
   type GetResultsOptions,
   getErrors,
   getResults,
+  getTaskStates,
   type ModuleFunction,
   map,
   mapAsync,
   type Namespace,
   type ResultOf,
 } from './map.js';
+export {
+  cancel,
+  type RetryOptions,
+  resume,
+  retry,
+  type ServeOptions,
+  type ServeReport,
+  serve,
+} from './resume.js';

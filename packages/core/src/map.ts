@@ -1,11 +1,11 @@
 import { decodeValue, encodeArgs, encodeFunction, encodeNamespace } from '@sheepdog/serialize';
 import { checkValue, inspectFunction } from '@sheepdog/serialize/inspect';
-import { createRequest } from '@sheepdog/server';
+import { createRequest, type SheepdogServer } from '@sheepdog/server';
 import { Storage } from '@sheepdog/storage';
-import type { Backend } from './backend.js';
 import { resolveBackend, workerHost } from './backends/index.js';
-import { parseConfig, type ResolvedConfig, type SheepdogConfig } from './config.js';
-import { SheepdogError } from './errors.js';
+import { parseConfig, type ResolvedConfig, type SheepdogConfig, toStoredConfig } from './config.js';
+import { SheepdogError, type TaskStatus } from './errors.js';
+import { settle, taskStatuses } from './outcome.js';
 import { Run, type WaitOptions } from './run.js';
 import { acquireServer, releaseServer } from './servers.js';
 
@@ -45,6 +45,7 @@ function* encodeArgList(args: Iterable<unknown>): Generator<Uint8Array> {
   }
 }
 
+/** Stores the request (with what a later process needs to resume it), submits it, and returns its run. */
 async function start(
   f: AnyFunction | ModuleFunction,
   args: Iterable<unknown>,
@@ -56,8 +57,10 @@ async function start(
   const funcBytes = encodeFunction(fn);
   const nsBytes = encodeNamespace(ns ?? {});
   const backend = resolveBackend(config);
-  const server = await acquireServer(config);
+  let server: SheepdogServer | undefined;
   try {
+    server = await acquireServer(config);
+    const host = config.localhost ?? (await workerHost(backend));
     const label = typeof fn === 'function' ? fn.name || '(anonymous)' : `${fn.module}#${fn.export}`;
     const { requestId, token } = createRequest(
       server.storage,
@@ -67,85 +70,70 @@ async function start(
       {
         backend: backend.name,
         label,
+        config: toStoredConfig(config, backend.name, { port: server.port, localhost: host }),
       },
     );
+    const run = new Run(
+      requestId,
+      server.storage,
+      backend,
+      { url: `http://${host}:${server.port}/`, token },
+      server,
+    );
     const n = server.storage.countTasks(requestId);
-    const run = new Run(requestId, server, backend, []);
     if (n > 0) {
-      const host = config.localhost ?? (await workerHost(backend));
-      const submission = await submitJob(backend, {
-        requestId,
-        url: `http://${host}:${server.port}/`,
-        token,
-        indices: Array.from({ length: n }, (_, i) => i + 1),
-        name: `sheepdog-${requestId}`,
-      });
-      server.storage.addJob(requestId, submission);
-      run.submissions.push(submission);
+      try {
+        await run.submit(Array.from({ length: n }, (_, i) => i + 1));
+      } catch (error) {
+        // Nothing runs them: final now, so that no later process waits for them.
+        const why = error instanceof Error ? error.message : String(error);
+        server.storage.markCancelled(requestId, `the job could not be submitted: ${why}`);
+        throw error;
+      }
     }
     return run;
   } catch (error) {
-    releaseServer(server);
+    if (server) await releaseServer(server);
     await backend.dispose?.();
     throw error;
   }
 }
 
-async function release(run: Run): Promise<void> {
-  releaseServer(run.server);
+/** Lets go of what a run holds: its share of the server and the backend's connections. */
+export async function release(run: Run): Promise<void> {
+  if (run.server) await releaseServer(run.server);
   await run.backend.dispose?.();
 }
 
-async function submitJob(
-  backend: Backend,
-  spec: Parameters<Backend['submit']>[0],
-): ReturnType<Backend['submit']> {
-  try {
-    return await backend.submit(spec);
-  } catch (error) {
-    if (error instanceof SheepdogError) throw error;
-    const message = error instanceof Error ? error.message : String(error);
-    throw new SheepdogError(
-      'SUBMIT_FAILED',
-      `[${backend.name}] could not submit request ${spec.requestId}: ${message}`,
-      {
-        cause: error,
-      },
-    );
-  }
-}
-
-function waitOptions(config: ResolvedConfig): WaitOptions {
+/** How {@link Run.wait} waits for this config; `startedAt` anchors the `timeout`. */
+export function waitOptions(config: ResolvedConfig, startedAt: number): WaitOptions {
   return {
     pollIntervalMs: config.pollIntervalMs,
     lostGraceMs: config.lostGraceMs,
     verbose: config.verbose,
+    retries: config.retries,
+    retryErrors: config.retryErrors,
+    deadline: config.timeout === undefined ? undefined : startedAt + config.timeout,
     timeout: config.timeout,
     signal: config.signal,
   };
 }
 
-function noteErrors(storage: Storage, requestId: number, dbfile: string): void {
-  const failed = storage.countErrors(requestId);
-  const byState = storage.countByState(requestId);
-  const lost = byState.lost + byState.cancelled;
-  if (failed + lost === 0) return;
-  process.stderr.write(
-    `[sheepdog] request ${requestId}: ${failed} task(s) raised errors and ${lost} ended without a report; ` +
-      `their results are null. Read them with getErrors(${requestId}, ${JSON.stringify(dbfile)}).\n`,
-  );
-}
-
 /**
  * Runs `f` once per element of `args` on the configured backend and resolves with the results
- * in argument order, `null` where a task failed. With no `host`, tasks run as local processes.
+ * in argument order, `null` where a task failed: it raised an error (see {@link getErrors}), or
+ * it was lost and its `retries` ran out (see {@link getTaskStates}); a note on stderr says so.
+ * With no `host`, tasks run as local processes.
+ *
+ * @throws SheepdogError `TIMEOUT` or `CANCELLED` (with the partial `results` and the task
+ *   `states`) when `timeout` elapses or `signal` aborts; the open tasks are cancelled first.
  *
  * @example
  * const squares = await map((x: number) => x * x, [1, 2, 3]);
  */
 export async function map<F extends AnyFunction>(
   f: F,
-  args: Iterable<NoInfer<ArgsOf<F>>>,
+  args: Iterable<ArgsOf<F>>,
   config?: SheepdogConfig,
   ns?: Namespace,
 ): Promise<Array<ResultOf<F> | null>>;
@@ -161,15 +149,12 @@ export async function map(
   config?: SheepdogConfig,
   ns?: Namespace,
 ): Promise<unknown[]> {
+  const startedAt = Date.now();
   const resolved = parseConfig(config);
   const run = await start(f, args, resolved, ns);
   try {
-    await run.wait(waitOptions(resolved));
-    const storage = run.server.storage;
-    if (resolved.verbose) noteErrors(storage, run.requestId, resolved.dbfile);
-    return storage
-      .getTasksWithResults(run.requestId)
-      .map(([, result]) => (result === null ? null : decodeValue(result)));
+    const outcome = await run.wait(waitOptions(resolved, startedAt));
+    return settle(run.storage, run.requestId, outcome, resolved);
   } finally {
     await release(run);
   }
@@ -177,19 +162,22 @@ export async function map(
 
 /**
  * Submits like {@link map} but resolves with the request id as soon as the job is submitted.
- * This process keeps serving the workers until every task has finished; read the results with
- * {@link getResults} from here or from any process that opens the same database file.
+ * This process keeps serving the workers (with lost-task detection and retries) until every
+ * task has finished; read the results with {@link getResults} from here or from any process
+ * that opens the same database file. If this process ends first, {@link resume} picks up.
  */
 export async function mapAsync<F extends AnyFunction>(
   f: F | ModuleFunction,
-  args: Iterable<NoInfer<ArgsOf<F>>>,
+  args: Iterable<ArgsOf<F>>,
   config?: SheepdogConfig,
   ns?: Namespace,
 ): Promise<number> {
+  const startedAt = Date.now();
   const resolved = parseConfig(config);
   const run = await start(f, args, resolved, ns);
   const waiting = run
-    .wait({ ...waitOptions(resolved), verbose: false })
+    .wait({ ...waitOptions(resolved, startedAt), verbose: false })
+    .then(() => undefined)
     .catch(() => undefined)
     .finally(async () => {
       running.delete(run.requestId);
@@ -218,7 +206,8 @@ export interface GetResultsOptions {
   pollIntervalMs?: number;
 }
 
-function openExisting(requestId: number, dbfile: string): Storage {
+/** Opens the dbfile and checks that it holds the request. */
+export function openExisting(requestId: number, dbfile: string): Storage {
   const storage = new Storage(dbfile);
   try {
     storage.countTasks(requestId);
@@ -227,9 +216,7 @@ function openExisting(requestId: number, dbfile: string): Storage {
     throw new SheepdogError(
       'UNKNOWN_REQUEST',
       `there is no request ${requestId} in ${dbfile}; check the id and the dbfile`,
-      {
-        cause: error,
-      },
+      { cause: error, requestId },
     );
   }
   return storage;
@@ -282,6 +269,19 @@ export async function getErrors(
     return storage
       .getErrors(requestId)
       .map(([args, error]) => [decodeValue(args) as unknown[], decoder.decode(error)]);
+  } finally {
+    storage.close();
+  }
+}
+
+/**
+ * Every task's state (`pending`, `running`, `done`, `failed`, `lost`, `cancelled`), how many
+ * times a worker fetched it, and why it was lost or cancelled, in argument order.
+ */
+export async function getTaskStates(requestId: number, dbfile: string): Promise<TaskStatus[]> {
+  const storage = openExisting(requestId, dbfile);
+  try {
+    return taskStatuses(storage, requestId);
   } finally {
     storage.close();
   }

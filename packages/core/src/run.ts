@@ -1,5 +1,6 @@
-import type { SheepdogServer } from '@sheepdog/server';
-import type { Backend, Submission } from './backend.js';
+import { addRequestToken, type SheepdogServer } from '@sheepdog/server';
+import type { Storage } from '@sheepdog/storage';
+import type { Backend, JobSpec, Submission } from './backend.js';
 import { SheepdogError } from './errors.js';
 import { ProgressLine } from './progress.js';
 
@@ -8,137 +9,356 @@ export interface WaitOptions {
   readonly pollIntervalMs: number;
   readonly lostGraceMs: number;
   readonly verbose: boolean;
+  /** Resubmissions allowed per task that was lost (and that failed, with `retryErrors`). */
+  readonly retries: number;
+  readonly retryErrors: boolean;
+  /** When to give up, in ms since the epoch. */
+  readonly deadline?: number | undefined;
+  /** The `timeout` the deadline came from, for messages. */
   readonly timeout?: number | undefined;
   readonly signal?: AbortSignal | undefined;
+  /** Stop waiting when this aborts, leaving the tasks running (`serve` being stopped). */
+  readonly detach?: AbortSignal | undefined;
+}
+
+/** How waiting ended, when it did not fail. */
+export type WaitOutcome =
+  | { readonly kind: 'finished' }
+  | { readonly kind: 'timeout' }
+  | { readonly kind: 'cancelled'; readonly reason: unknown }
+  | { readonly kind: 'detached' };
+
+/** Where the workers of new submissions report, and with which token. */
+export interface WorkerEndpoint {
+  /** Base URL with trailing slash, as the workers reach the server. */
+  readonly url: string;
+  /** The request's token, when this process minted it; otherwise one is minted when needed. */
+  readonly token?: string | undefined;
+}
+
+// A task with no accounting record yet is explained once more after this long at least: Grid
+// Engine flushes its accounting file every flush_time (1 s on the test cluster, 15 s by default).
+const EXPLAIN_AGAIN_MS = 2000;
+// How often a backend that cannot be asked is mentioned on stderr.
+const STATUS_NOTE_EVERY_MS = 60_000;
+
+/** Submits `spec`, turning what the backend throws into `SUBMIT_FAILED` with the backend named. */
+export async function submitJob(backend: Backend, spec: JobSpec): Promise<Submission> {
+  try {
+    return await backend.submit(spec);
+  } catch (error) {
+    if (error instanceof SheepdogError) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    throw new SheepdogError(
+      'SUBMIT_FAILED',
+      `[${backend.name}] could not submit tasks of request ${spec.requestId}: ${message}`,
+      { cause: error, requestId: spec.requestId },
+    );
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /**
  * One request being waited on in this process: it listens to the server for results and
- * errors, asks the backend what it still holds, and marks tasks the backend has dropped
- * without a report as lost, so waiting always ends.
+ * errors, asks the backend which tasks it still holds, marks tasks it has dropped without a
+ * report as lost (with the backend's reason), resubmits lost tasks while retries are left, and
+ * cancels everything on timeout or abort. Every task thus reaches a final state in bounded time.
+ *
+ * Submissions live in the database, not only here: another process (a `retry`) may add some,
+ * and a later process (a `resume`) re-attaches to all of them.
  */
 export class Run {
   private readonly missingSince = new Map<number, number>();
+  private readonly explainAgainAt = new Map<number, number>();
+  /** Tasks whose resubmission failed: not retried again by this run. */
+  private readonly gaveUp = new Set<number>();
+  private readonly indexSets = new WeakMap<Submission, ReadonlySet<number>>();
+  private known: Submission[] = [];
+  private token: string | undefined;
+  private statusNotedAt = 0;
+  private stopped = false;
 
+  /**
+   * @param server - the server this process runs for the request's workers. Without one,
+   *   another process serves them and owns lost detection and retries: {@link Run.wait} then
+   *   only watches the database.
+   */
   constructor(
     readonly requestId: number,
-    readonly server: SheepdogServer,
+    readonly storage: Storage,
     readonly backend: Backend,
-    readonly submissions: Submission[],
-  ) {}
-
-  private get storage(): SheepdogServer['storage'] {
-    return this.server.storage;
+    private readonly endpoint: WorkerEndpoint,
+    readonly server?: SheepdogServer,
+  ) {
+    this.token = endpoint.token;
   }
 
-  private counts(): { total: number; done: number; failed: number; lost: number; open: number } {
-    const byState = this.storage.countByState(this.requestId);
-    const total = Object.values(byState).reduce((a, b) => a + b, 0);
-    return {
-      total,
-      done: byState.done,
-      failed: byState.failed,
-      lost: byState.lost + byState.cancelled,
-      open: byState.pending + byState.running,
-    };
+  /** Every submission of the request, oldest first, re-read when another process added one. */
+  submissions(): readonly Submission[] {
+    if (this.storage.countJobs(this.requestId) !== this.known.length) {
+      this.known = this.storage.getJobs(this.requestId);
+    }
+    return this.known;
   }
 
-  /** Resolves when every task has a final state; rejects on timeout or abort. */
-  async wait(options: WaitOptions): Promise<void> {
+  private indicesOf(submission: Submission): ReadonlySet<number> {
+    let set = this.indexSets.get(submission);
+    if (set === undefined) {
+      set = new Set(submission.indices);
+      this.indexSets.set(submission, set);
+    }
+    return set;
+  }
+
+  /**
+   * Submits one job over `indices` and records it, so that this and any later process can
+   * re-attach to it. A process that did not create the request mints a token of its own.
+   */
+  async submit(indices: readonly number[]): Promise<Submission> {
+    if (this.stopped) {
+      throw new SheepdogError(
+        'CANCELLED',
+        `request ${this.requestId} was cancelled; nothing more is submitted`,
+        { requestId: this.requestId },
+      );
+    }
+    const token = this.token ?? addRequestToken(this.storage, this.requestId);
+    this.token = token;
+    const submission = await submitJob(this.backend, {
+      requestId: this.requestId,
+      url: this.endpoint.url,
+      token,
+      indices,
+      name: `sheepdog-${this.requestId}`,
+    });
+    this.storage.addJob(this.requestId, submission);
+    return submission;
+  }
+
+  /**
+   * Reopens lost and failed tasks among `indices` and submits them again as one job.
+   *
+   * @returns the indices resubmitted (tasks that were not lost or failed are left alone)
+   */
+  async resubmit(indices: readonly number[]): Promise<number[]> {
+    const reopened = this.storage.reopenTasks(this.requestId, indices);
+    if (reopened.length === 0) return reopened;
+    for (const index of reopened) {
+      this.missingSince.delete(index);
+      this.explainAgainAt.delete(index);
+    }
+    try {
+      await this.submit(reopened);
+    } catch (error) {
+      // Reopened but not running anywhere: lost again, with the reason, and not retried again.
+      for (const index of reopened) {
+        this.storage.markLost(
+          this.requestId,
+          index,
+          `could not be resubmitted: ${messageOf(error)}`,
+        );
+        this.gaveUp.add(index);
+      }
+      throw error;
+    }
+    return reopened;
+  }
+
+  /** Cancels every submission of the request and marks its open tasks cancelled. */
+  async cancel(reason: string): Promise<void> {
+    this.stopped = true;
+    const failures: string[] = [];
+    for (const submission of this.submissions()) {
+      try {
+        await this.backend.cancel(submission);
+      } catch (error) {
+        failures.push(`job ${submission.jobId}: ${messageOf(error)}`);
+      }
+    }
+    this.storage.markCancelled(this.requestId, reason);
+    if (failures.length > 0) {
+      process.stderr.write(
+        `[sheepdog] request ${this.requestId}: the ${this.backend.name} backend could not cancel every job; ` +
+          `their tasks may still run, but their results are refused (${failures.join('; ')})\n`,
+      );
+    }
+  }
+
+  /**
+   * Waits until every task has a final state: `finished`, or `timeout`/`cancelled` once the open
+   * tasks were cancelled. Lost tasks are retried while `retries` allow. Rejects only when the
+   * database fails.
+   */
+  async wait(options: WaitOptions): Promise<WaitOutcome> {
     const progress = options.verbose ? new ProgressLine(this.requestId) : undefined;
-    const deadline = options.timeout === undefined ? undefined : Date.now() + options.timeout;
-    await new Promise<void>((resolve, reject) => {
+    return new Promise<WaitOutcome>((resolve, reject) => {
       let settled = false;
+      let stopping = false;
       let checkQueued = false;
-      let polling = false;
-      const finish = (error?: Error): void => {
+      let polling: Promise<void> | undefined;
+      const finish = (outcome: WaitOutcome | Error): void => {
         if (settled) return;
         settled = true;
         unsubscribe();
         clearInterval(timer);
         clearTimeout(deadlineTimer);
         options.signal?.removeEventListener('abort', onAbort);
-        if (error) reject(error);
-        else resolve();
+        options.detach?.removeEventListener('abort', onDetach);
+        if (outcome instanceof Error) reject(outcome);
+        else resolve(outcome);
       };
       const check = (): void => {
         checkQueued = false;
-        if (settled) return;
-        const c = this.counts();
-        progress?.update(c);
-        if (c.open === 0) {
-          progress?.update(c, true);
-          finish();
+        if (settled || stopping || polling) return;
+        try {
+          const s = this.storage.countByState(this.requestId);
+          const total = Object.values(s).reduce((a, b) => a + b, 0);
+          const counts = { total, done: s.done, failed: s.failed, lost: s.lost + s.cancelled };
+          progress?.update(counts);
+          if (s.pending + s.running > 0) return;
+          // Lost (or failed) tasks with retries left are not final yet: retry them now.
+          if (this.retryCandidates(options).length > 0) {
+            void poll();
+            return;
+          }
+          progress?.update(counts, true);
+          finish({ kind: 'finished' });
+        } catch (error) {
+          finish(error instanceof Error ? error : new Error(String(error)));
         }
       };
       // Results arrive in bursts; coalesce them into one count per turn of the event loop.
-      const unsubscribe = this.server.onTask((event) => {
-        if (event.requestId !== this.requestId || checkQueued) return;
-        checkQueued = true;
-        setImmediate(check);
-      });
+      const unsubscribe =
+        this.server?.onTask((event) => {
+          if (event.requestId !== this.requestId || checkQueued) return;
+          checkQueued = true;
+          setImmediate(check);
+        }) ?? ((): void => undefined);
       const poll = async (): Promise<void> => {
-        if (polling || settled) return;
-        polling = true;
-        try {
-          await this.detectLost(options.lostGraceMs);
+        if (polling !== undefined || settled || stopping) return;
+        // Without a server of its own, this process only watches: results come from elsewhere.
+        if (this.server === undefined) {
           check();
+          return;
+        }
+        polling = this.poll(options);
+        try {
+          await polling;
         } catch (error) {
           finish(error instanceof Error ? error : new Error(String(error)));
+          return;
         } finally {
-          polling = false;
+          polling = undefined;
         }
+        check();
+      };
+      const stop = (outcome: WaitOutcome, reason: string): void => {
+        if (stopping || settled) return;
+        stopping = true;
+        // Let a poll in flight finish first, so that it submits nothing after the cancel.
+        void (polling ?? Promise.resolve())
+          .catch(() => undefined)
+          .then(() => this.cancel(reason))
+          .then(
+            () => finish(outcome),
+            (error: unknown) => finish(error instanceof Error ? error : new Error(String(error))),
+          );
       };
       const timer = setInterval(() => void poll(), options.pollIntervalMs);
       const onAbort = (): void => {
-        void this.cancel('cancelled by AbortSignal').then(
-          () =>
-            finish(
-              new SheepdogError('CANCELLED', `request ${this.requestId} was cancelled`, {
-                cause: options.signal?.reason,
-              }),
-            ),
-          (error: unknown) => finish(error instanceof Error ? error : new Error(String(error))),
+        const why = options.signal?.reason;
+        stop(
+          { kind: 'cancelled', reason: why },
+          `cancelled by AbortSignal${why instanceof Error ? `: ${why.message}` : ''}`,
         );
       };
       const deadlineTimer =
-        deadline === undefined
+        options.deadline === undefined
           ? undefined
-          : setTimeout(() => {
-              void this.cancel(`timed out after ${options.timeout} ms`).then(() =>
-                finish(
-                  new SheepdogError(
-                    'TIMEOUT',
-                    `request ${this.requestId} did not finish within ${options.timeout} ms`,
-                  ),
+          : setTimeout(
+              () =>
+                stop(
+                  { kind: 'timeout' },
+                  `timed out: the map did not finish within ${options.timeout} ms`,
                 ),
-              );
-            }, deadline - Date.now());
+              Math.max(0, options.deadline - Date.now()),
+            );
+      const onDetach = (): void => finish({ kind: 'detached' });
       if (options.signal?.aborted) onAbort();
       else options.signal?.addEventListener('abort', onAbort, { once: true });
+      if (options.detach?.aborted) onDetach();
+      else options.detach?.addEventListener('abort', onDetach, { once: true });
       check();
+    });
+  }
+
+  /** One look at the backend: lost tasks, then retries. */
+  private async poll(options: WaitOptions): Promise<void> {
+    const open = this.storage.openIndices(this.requestId);
+    if (open.length > 0) await this.detectLost(open, options.lostGraceMs);
+    if (this.stopped) return;
+    const due = this.retryCandidates(options);
+    if (due.length > 0) {
+      try {
+        await this.resubmit(due);
+      } catch (error) {
+        process.stderr.write(
+          `[sheepdog] request ${this.requestId}: could not resubmit ${due.length} task(s); they stay lost: ${messageOf(error)}\n`,
+        );
+      }
+    }
+  }
+
+  /** Lost (and, with `retryErrors`, failed) tasks that have retries left. */
+  private retryCandidates(options: WaitOptions): number[] {
+    if (options.retries <= 0 || this.stopped || this.server === undefined) return [];
+    const states = options.retryErrors ? (['lost', 'failed'] as const) : (['lost'] as const);
+    const ended = this.storage.indicesInState(this.requestId, states);
+    if (ended.length === 0) return ended;
+    const submissions = this.submissions();
+    // Retries used = submissions that included the task, minus the first.
+    return ended.filter((index) => {
+      if (this.gaveUp.has(index)) return false;
+      let times = 0;
+      for (const s of submissions) if (this.indicesOf(s).has(index)) times += 1;
+      return times <= options.retries;
     });
   }
 
   /**
    * Marks as lost each open task that no submission holds any more and that has stayed
-   * without a result or error for `graceMs` (its report may still be on the wire).
+   * without a result or error for `graceMs` (its report may still be on the wire), with the
+   * backend's reason. A task the backend cannot explain yet (its accounting record may not be
+   * written yet) is asked about once more before it gets a generic reason.
    */
-  private async detectLost(graceMs: number): Promise<void> {
-    const open = new Set(this.storage.openIndices(this.requestId));
-    if (open.size === 0) return;
+  private async detectLost(open: readonly number[], graceMs: number): Promise<void> {
+    const openSet = new Set(open);
+    const submissions = this.submissions();
     const held = new Set<number>();
     const reasons = new Map<number, string>();
-    for (const submission of this.submissions) {
-      const report = await this.backend.status(submission);
+    // Newest first: a retried task's newest submission says why its latest attempt ended.
+    const relevant = submissions.filter((s) => s.indices.some((index) => openSet.has(index)));
+    for (const submission of [...relevant].reverse()) {
+      let report: Awaited<ReturnType<Backend['status']>>;
+      try {
+        report = await this.backend.status(submission);
+      } catch (error) {
+        this.noteStatusFailure(error);
+        return;
+      }
       for (const index of report.active) held.add(index);
-      for (const [index, reason] of report.reasons ?? []) reasons.set(index, reason);
+      for (const [index, reason] of report.reasons ?? [])
+        if (!reasons.has(index)) reasons.set(index, reason);
     }
     const now = Date.now();
     const due: number[] = [];
     for (const index of open) {
       if (held.has(index)) {
         this.missingSince.delete(index);
+        this.explainAgainAt.delete(index);
         continue;
       }
       const since = this.missingSince.get(index) ?? now;
@@ -146,24 +366,47 @@ export class Run {
       if (now - since >= graceMs) due.push(index);
     }
     if (due.length === 0) return;
-    for (const submission of this.submissions) {
-      const mine = due.filter((index) => submission.indices.includes(index) && !reasons.has(index));
-      if (mine.length === 0 || !this.backend.explain) continue;
-      for (const [index, reason] of await this.backend.explain(submission, mine))
-        reasons.set(index, reason);
+    if (this.backend.explain) {
+      const unexplained = new Set(due.filter((index) => !reasons.has(index)));
+      for (const submission of [...relevant].reverse()) {
+        const mine = [...unexplained].filter((index) => this.indicesOf(submission).has(index));
+        if (mine.length === 0) continue;
+        try {
+          for (const [index, reason] of await this.backend.explain(submission, mine)) {
+            reasons.set(index, reason);
+            unexplained.delete(index);
+          }
+        } catch {
+          // No explanation this time; the task is asked about once more below.
+        }
+      }
     }
+    const later = Math.max(EXPLAIN_AGAIN_MS, graceMs);
     for (const index of due) {
-      const reason =
-        reasons.get(index) ??
-        `the ${this.backend.name} backend no longer holds the task and it never reported`;
+      let reason = reasons.get(index);
+      if (reason === undefined && this.backend.explain) {
+        const again = this.explainAgainAt.get(index);
+        if (again === undefined) {
+          this.explainAgainAt.set(index, now + later);
+          continue;
+        }
+        if (now < again) continue;
+      }
+      // The task may have reported while the backend was being asked.
+      reason ??= `the ${this.backend.name} backend no longer holds the task, it never reported, and the backend could not say why`;
       this.storage.markLost(this.requestId, index, reason);
       this.missingSince.delete(index);
+      this.explainAgainAt.delete(index);
     }
   }
 
-  /** Cancels every submission and marks the open tasks cancelled. */
-  async cancel(reason: string): Promise<void> {
-    for (const submission of this.submissions) await this.backend.cancel(submission);
-    this.storage.markCancelled(this.requestId, reason);
+  private noteStatusFailure(error: unknown): void {
+    const now = Date.now();
+    if (now - this.statusNotedAt < STATUS_NOTE_EVERY_MS) return;
+    this.statusNotedAt = now;
+    process.stderr.write(
+      `[sheepdog] request ${this.requestId}: could not ask the ${this.backend.name} backend which tasks it still holds ` +
+        `(${messageOf(error)}); results are still collected, and lost tasks are detected once it answers again\n`,
+    );
   }
 }

@@ -1,6 +1,8 @@
+import { constants } from 'node:os';
 import { Deployer, type DeployerOptions, shellQuote } from '@sheepdog/deployer';
 import { jobFile } from '@sheepdog/job-file';
 import type { Backend, JobSpec, Submission, TaskReport } from '../backend.js';
+import { describeExit } from './_exit.js';
 
 /** Options of the {@link gridengine} backend. */
 export interface GridEngineOptions extends DeployerOptions {
@@ -75,21 +77,30 @@ export function parseQacct(text: string): AccountingRecord[] {
   return records;
 }
 
+/** `SIGKILL` for 9, and so on; the number itself where Node knows no name. */
+function signalName(signal: number): string {
+  const entry = Object.entries(constants.signals).find(([, n]) => n === signal);
+  return entry ? entry[0] : `signal ${signal}`;
+}
+
 /** Says in words why a task ended, from its accounting record (cluster-setup §1.11). */
 export function describeAccounting(record: AccountingRecord): string {
   const failedCode = Number.parseInt(record.failed, 10);
+  const failed = `failed ${record.failed.replace(/\s+/g, ' ')}`;
   if (failedCode === 37) {
-    return `Grid Engine enforced a limit (h_rt, h_cpu or h_vmem) and killed the task: failed ${record.failed}`;
+    return `Grid Engine killed the task for going over a limit it enforces (${failed}); raise the -l h_rt (or h_cpu, h_vmem) request in geOpts`;
   }
-  if (failedCode === 100 && record.exitStatus === 137) {
-    return 'the task was killed (deleted with qdel, or sent SIGKILL): exit status 137';
+  const status = record.exitStatus;
+  let how: string;
+  if (status > 128) {
+    const name = signalName(status - 128);
+    how = `killed by ${name} (exit status ${status})`;
+    if (name === 'SIGKILL')
+      how += ': deleted with qdel, killed by the out-of-memory killer, or it killed itself';
+  } else {
+    how = describeExit(status);
   }
-  const parts: string[] = [];
-  if (record.exitStatus > 128)
-    parts.push(`killed by signal ${record.exitStatus - 128} (exit status ${record.exitStatus})`);
-  else parts.push(`exit status ${record.exitStatus}`);
-  if (failedCode !== 0) parts.push(`Grid Engine: failed ${record.failed}`);
-  return `the task ended without reporting: ${parts.join(', ')}`;
+  return `the task ended without reporting: ${how}${failedCode === 0 ? '' : ` (Grid Engine: ${failed})`}`;
 }
 
 function isContiguous(indices: readonly number[]): boolean {

@@ -1,9 +1,18 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jobFile } from '@sheepdog/job-file';
 import type { Backend, JobSpec, Submission, TaskReport } from '../backend.js';
+import { describeExit } from './_exit.js';
 
 /** Options of the {@link local} backend. */
 export interface LocalBackendOptions {
@@ -39,6 +48,45 @@ function isAlive(pid: number): boolean {
 }
 
 /**
+ * Whether `pid` is still the task process that ran `file`: a pid can be reused once the task
+ * has ended. Where `/proc` cannot tell (not Linux), a live pid is taken as the task.
+ */
+function isTask(pid: number, file: string): boolean {
+  if (!isAlive(pid)) return false;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(file);
+  } catch {
+    return true;
+  }
+}
+
+// Another process (a resume, a cancel) learns which tasks of a job still run from the job's
+// folder: `pids/<index>` holds the pid of each running task, and a `cancelled` file stops the
+// owner from starting more.
+const PIDS = 'pids';
+const CANCELLED = 'cancelled';
+
+/** Tasks of a job started by another process that still run, from the job's folder. */
+function runningElsewhere(dir: string, file: string): Map<number, number> {
+  const running = new Map<number, number>();
+  let names: string[];
+  try {
+    names = readdirSync(join(dir, PIDS));
+  } catch {
+    return running;
+  }
+  for (const name of names) {
+    try {
+      const pid = Number(readFileSync(join(dir, PIDS, name), 'utf8'));
+      if (Number.isInteger(pid) && isTask(pid, file)) running.set(Number(name), pid);
+    } catch {
+      // The task ended between listing and reading.
+    }
+  }
+  return running;
+}
+
+/**
  * The embedded default backend: runs each task as a real local Node.js process, at most
  * `concurrency` at a time. It needs no cluster, so `map(f, args)` works on any machine.
  */
@@ -50,11 +98,20 @@ export function local(options: LocalBackendOptions = {}): Backend {
 
   function pump(job: LocalJob, file: string): void {
     while (!job.cancelled && job.running.size < concurrency && job.queue.length > 0) {
+      if (existsSync(join(job.dir, CANCELLED))) {
+        job.cancelled = true;
+        for (const index of job.queue.splice(0))
+          job.reasons.set(index, 'cancelled before it started');
+        if (job.running.size === 0) rmSync(job.dir, { recursive: true, force: true });
+        break;
+      }
       const index = job.queue.shift() as number;
       const child = spawn(node, [file], {
         env: { ...process.env, SHEEPDOG_TASK_ID: String(index) },
         stdio: ['ignore', 'ignore', 'pipe'],
       });
+      const pidFile = join(job.dir, PIDS, String(index));
+      if (child.pid !== undefined) writeFileSync(pidFile, String(child.pid));
       let stderr = '';
       child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
         // Keep only the tail: it is what explains a crash.
@@ -63,10 +120,12 @@ export function local(options: LocalBackendOptions = {}): Backend {
       job.running.set(index, child);
       const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
         if (!job.running.delete(index)) return;
-        if (signal !== null) job.reasons.set(index, `killed by signal ${signal}`);
-        else if (code !== 0) {
+        rmSync(pidFile, { force: true });
+        // A reason set already (cancelled, could not start) says more than the exit itself.
+        if (!job.reasons.has(index) && (signal !== null || code !== 0)) {
+          const how = signal !== null ? `killed by signal ${signal}` : describeExit(code ?? 1);
           const tail = stderr.trim().split('\n').slice(-3).join(' | ');
-          job.reasons.set(index, `exit status ${code}${tail ? `: ${tail}` : ''}`);
+          job.reasons.set(index, `${how}${tail ? `: ${tail}` : ''}`);
         }
         pump(job, file);
         if (job.running.size === 0 && job.queue.length === 0) {
@@ -85,6 +144,7 @@ export function local(options: LocalBackendOptions = {}): Backend {
     name: 'local',
     async submit(spec: JobSpec): Promise<Submission> {
       const dir = mkdtempSync(join(tmpdir(), 'sheepdog-'));
+      mkdirSync(join(dir, PIDS));
       const file = join(dir, `sheepdog-${spec.requestId}.cjs`);
       const text = jobFile({
         url: spec.url,
@@ -114,16 +174,30 @@ export function local(options: LocalBackendOptions = {}): Backend {
         jobId,
         indices: [...spec.indices],
         submittedAt: Date.now(),
-        meta: { pid: process.pid },
+        meta: { pid: process.pid, dir, file },
       };
     },
     async status(submission: Submission): Promise<TaskReport> {
       const job = jobs.get(submission.jobId);
       if (job === undefined) {
-        // Submitted by another process: its tasks can only still run while that process lives.
+        // Submitted by another process: while it lives it runs the whole job; once it is gone,
+        // only the task processes it had started (they outlive it) can still report.
         const owner = Number(submission.meta?.pid);
-        const alive = Number.isInteger(owner) && owner !== process.pid && isAlive(owner);
-        return { active: new Set(alive ? submission.indices : []) };
+        if (Number.isInteger(owner) && owner !== process.pid && isAlive(owner))
+          return { active: new Set(submission.indices) };
+        const { dir, file } = submission.meta ?? {};
+        const running =
+          typeof dir === 'string' && typeof file === 'string'
+            ? runningElsewhere(dir, file)
+            : new Map<number, number>();
+        const reasons = new Map<number, string>();
+        for (const index of submission.indices)
+          if (!running.has(index))
+            reasons.set(
+              index,
+              `the process that ran the local job (pid ${owner}) ended before this task reported`,
+            );
+        return { active: new Set(running.keys()), reasons };
       }
       return {
         active: new Set([...job.queue, ...job.running.keys()]),
@@ -132,7 +206,19 @@ export function local(options: LocalBackendOptions = {}): Backend {
     },
     async cancel(submission: Submission): Promise<void> {
       const job = jobs.get(submission.jobId);
-      if (job === undefined) return;
+      if (job === undefined) {
+        const { dir, file } = submission.meta ?? {};
+        if (typeof dir !== 'string' || typeof file !== 'string' || !existsSync(dir)) return;
+        writeFileSync(join(dir, CANCELLED), '');
+        for (const pid of runningElsewhere(dir, file).values()) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // It ended meanwhile.
+          }
+        }
+        return;
+      }
       job.cancelled = true;
       for (const index of job.queue.splice(0))
         job.reasons.set(index, 'cancelled before it started');

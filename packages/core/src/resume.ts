@@ -1,0 +1,307 @@
+import { connect } from 'node:net';
+import { Storage } from '@sheepdog/storage';
+import type { Backend } from './backend.js';
+import { resolveBackend } from './backends/index.js';
+import {
+  builtinBackends,
+  fromStoredConfig,
+  parseConfig,
+  type ResolvedConfig,
+  type SheepdogConfig,
+  type StoredConfig,
+} from './config.js';
+import { SheepdogError } from './errors.js';
+import { openExisting, release, waitOptions } from './map.js';
+import { noteUnfinished, settle } from './outcome.js';
+import { Run, type WaitOutcome } from './run.js';
+import { acquireServer } from './servers.js';
+
+/** A stored request, ready to be served again: its config merged with the caller's. */
+interface Stored {
+  readonly stored: StoredConfig;
+  readonly config: ResolvedConfig;
+}
+
+function isStoredConfig(value: unknown): value is StoredConfig {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return (
+    typeof v.backend === 'string' && typeof v.port === 'number' && typeof v.localhost === 'string'
+  );
+}
+
+/** Reads what the request was stored with and merges the caller's config over it. */
+function loadStored(
+  storage: Storage,
+  requestId: number,
+  dbfile: string,
+  caller: SheepdogConfig | undefined,
+): Stored {
+  const stored = storage.getRequest(requestId).config;
+  if (!isStoredConfig(stored)) {
+    throw new SheepdogError(
+      'NOT_RESUMABLE',
+      `request ${requestId} in ${dbfile} was stored without the port and host its workers report to, so no later process can serve it; ` +
+        `read what arrived with getResults(${requestId}, ${JSON.stringify(dbfile)}, { block: false })`,
+      { requestId },
+    );
+  }
+  const custom = !(builtinBackends as readonly string[]).includes(stored.backend);
+  if (custom && (caller?.backend === undefined || typeof caller.backend === 'string')) {
+    throw new SheepdogError(
+      'NOT_RESUMABLE',
+      `request ${requestId} runs on the custom backend "${stored.backend}"; pass that backend object again as config.backend`,
+      { requestId },
+    );
+  }
+  return { stored, config: parseConfig({ ...fromStoredConfig(stored, caller), dbfile }) };
+}
+
+/** Where the workers of the request's new submissions report: the stored port, always. */
+function endpointUrl(stored: StoredConfig, caller: SheepdogConfig | undefined): string {
+  return `http://${caller?.localhost ?? stored.localhost}:${stored.port}/`;
+}
+
+/** Starts serving a stored request in this process, on the port its workers were given. */
+async function attach(
+  requestId: number,
+  dbfile: string,
+  caller: SheepdogConfig | undefined,
+): Promise<{ run: Run; config: ResolvedConfig }> {
+  const peek = openExisting(requestId, dbfile);
+  let loaded: Stored;
+  try {
+    loaded = loadStored(peek, requestId, dbfile, caller);
+  } finally {
+    peek.close();
+  }
+  const { stored, config } = loaded;
+  const backend = resolveBackend(config);
+  try {
+    const server = await acquireServer(config, stored.port);
+    const run = new Run(
+      requestId,
+      server.storage,
+      backend,
+      { url: endpointUrl(stored, caller) },
+      server,
+    );
+    return { run, config };
+  } catch (error) {
+    await backend.dispose?.();
+    throw error;
+  }
+}
+
+/**
+ * Picks up a request in this process, for instance after the process that called `map` or
+ * `mapAsync` ended: starts a server on the port its workers were given (any server on the
+ * dbfile accepts them, as the database holds their token's hash), re-attaches to its scheduler
+ * jobs, and waits with lost-task detection and retries as `map` does, resolving with the results
+ * in argument order, `null` where a task failed or was lost.
+ *
+ * The backend is made again from the config stored with the request (backend name, host, SSH
+ * user, port and key file, remote folder, scheduler options, ...); `config` overrides it, e.g.
+ * with a key file that lives elsewhere on this machine, `retries`, `timeout` or `signal`.
+ *
+ * @throws SheepdogError `UNKNOWN_REQUEST`, `NOT_RESUMABLE`, `PORT_IN_USE` (the process that
+ *   started the request still serves it), and `TIMEOUT` or `CANCELLED` as `map` does
+ */
+export async function resume(
+  requestId: number,
+  dbfile: string,
+  config?: SheepdogConfig,
+): Promise<unknown[]> {
+  const startedAt = Date.now();
+  const { run, config: resolved } = await attach(requestId, dbfile, config);
+  try {
+    const outcome = await run.wait(waitOptions(resolved, startedAt));
+    return settle(run.storage, requestId, outcome, resolved);
+  } finally {
+    await release(run);
+  }
+}
+
+/**
+ * Cancels a request from any process: asks the backend to stop every job the request has
+ * submitted (`qdel`, or killing local task processes) and marks its open tasks cancelled, so
+ * that their later results are refused.
+ *
+ * @returns how many tasks were cancelled
+ * @throws SheepdogError `UNKNOWN_REQUEST`, `NOT_RESUMABLE`
+ */
+export async function cancel(
+  requestId: number,
+  dbfile: string,
+  config?: SheepdogConfig,
+): Promise<number> {
+  const storage = openExisting(requestId, dbfile);
+  let backend: Backend | undefined;
+  try {
+    const { config: resolved } = loadStored(storage, requestId, dbfile, config);
+    backend = resolveBackend(resolved);
+    const run = new Run(requestId, storage, backend, { url: '' });
+    const before = storage.countByState(requestId);
+    await run.cancel('cancelled by the user');
+    const after = storage.countByState(requestId);
+    return after.cancelled - before.cancelled;
+  } finally {
+    await backend?.dispose?.();
+    storage.close();
+  }
+}
+
+/** Options of {@link retry}. */
+export interface RetryOptions {
+  /**
+   * Wait until every task of the request has finished, serving the workers here unless
+   * another process already does.
+   * @default false
+   */
+  wait?: boolean;
+}
+
+function isListening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * Submits a request's lost and failed tasks again now, as one new job, whatever `retries`
+ * says. Someone must serve the workers: the process that started the request, a `serve`, a
+ * `resume`, or this call with `{ wait: true }`.
+ *
+ * @returns the job indices resubmitted (empty when no task was lost or failed)
+ * @throws SheepdogError `UNKNOWN_REQUEST`, `NOT_RESUMABLE`, `SUBMIT_FAILED`
+ */
+export async function retry(
+  requestId: number,
+  dbfile: string,
+  config?: SheepdogConfig,
+  options: RetryOptions = {},
+): Promise<number[]> {
+  const startedAt = Date.now();
+  const storage = openExisting(requestId, dbfile);
+  let backend: Backend | undefined;
+  try {
+    const { stored, config: resolved } = loadStored(storage, requestId, dbfile, config);
+    backend = resolveBackend(resolved);
+    const submitter = new Run(requestId, storage, backend, { url: endpointUrl(stored, config) });
+    const indices = await submitter.resubmit(storage.indicesInState(requestId, ['lost', 'failed']));
+    if (!options.wait) {
+      if (indices.length > 0 && !(await isListening(stored.port))) {
+        process.stderr.write(
+          `[sheepdog] request ${requestId}: resubmitted ${indices.length} task(s), but nothing serves port ${stored.port} here; ` +
+            `call resume(${requestId}, ${JSON.stringify(dbfile)}) or run a serve within a minute, or their results are lost\n`,
+        );
+      }
+      return indices;
+    }
+    let run: Run;
+    try {
+      run = (await attach(requestId, dbfile, config)).run;
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 'PORT_IN_USE') throw error;
+      // Another process serves the request; watch the database until it has finished.
+      run = new Run(requestId, storage, backend, { url: endpointUrl(stored, config) });
+    }
+    try {
+      await run.wait(waitOptions(resolved, startedAt));
+    } finally {
+      if (run.server) await release(run);
+    }
+    return indices;
+  } finally {
+    await backend?.dispose?.();
+    storage.close();
+  }
+}
+
+/** Options of {@link serve}. */
+export interface ServeOptions {
+  /** The database file whose unfinished requests to serve. */
+  dbfile: string;
+  /**
+   * Serve only the requests whose workers report to this port.
+   * @default every unfinished request, each on its own stored port
+   */
+  port?: number;
+  /** Merged over each request's stored config, as in {@link resume} (key files, retries, ...). */
+  config?: SheepdogConfig;
+  /** Stop serving when this aborts; the tasks keep running, and a later serve picks them up. */
+  signal?: AbortSignal;
+}
+
+/** How serving one request ended, as listed by {@link serve}. */
+export interface ServeReport {
+  /** The request. */
+  readonly requestId: number;
+  /**
+   * `finished`: every task reached a final state; `timeout`/`cancelled`: its open tasks were
+   * cancelled; `stopped`: `signal` aborted first; `skipped`: it could not be served here (the
+   * message says why); `failed`: serving it failed.
+   */
+  readonly outcome: 'finished' | 'timeout' | 'cancelled' | 'stopped' | 'skipped' | 'failed';
+  /** Why, for `skipped` and `failed`. */
+  readonly message?: string;
+}
+
+function outcomeName(outcome: WaitOutcome): ServeReport['outcome'] {
+  if (outcome.kind === 'detached') return 'stopped';
+  return outcome.kind;
+}
+
+/**
+ * Serves every unfinished request of a database file, each on the port its workers were
+ * given, with lost-task detection and retries, until they have all finished: what keeps results
+ * coming in when the processes that started the requests are gone (`sheepdog serve`).
+ *
+ * @returns one report per request it tried to serve, by request id
+ */
+export async function serve(options: ServeOptions): Promise<ServeReport[]> {
+  const startedAt = Date.now();
+  const storage = new Storage(options.dbfile);
+  let requests: number[];
+  try {
+    requests = storage
+      .listRequests()
+      .filter((r) => r.states.pending + r.states.running > 0)
+      .filter(
+        (r) =>
+          options.port === undefined ||
+          (isStoredConfig(r.config) && r.config.port === options.port),
+      )
+      .map((r) => r.id);
+  } finally {
+    storage.close();
+  }
+  const one = async (requestId: number): Promise<ServeReport> => {
+    let attached: Awaited<ReturnType<typeof attach>>;
+    try {
+      attached = await attach(requestId, options.dbfile, options.config);
+    } catch (error) {
+      return { requestId, outcome: 'skipped', message: (error as Error).message };
+    }
+    const { run, config } = attached;
+    try {
+      const outcome = await run.wait({
+        ...waitOptions(config, startedAt),
+        detach: options.signal,
+      });
+      if (outcome.kind === 'finished')
+        noteUnfinished(run.storage, requestId, options.dbfile, config.verbose);
+      return { requestId, outcome: outcomeName(outcome) };
+    } catch (error) {
+      return { requestId, outcome: 'failed', message: (error as Error).message };
+    } finally {
+      await release(run).catch(() => undefined);
+    }
+  };
+  return Promise.all(requests.map(one));
+}
