@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { cancelCommand } from './commands/cancel.js';
 import { errorsCommand } from './commands/errors.js';
 import { resultsCommand } from './commands/results.js';
+import { type RetryCommandOptions, retryCommand } from './commands/retry.js';
 import { type RunOptions, runCommand } from './commands/run.js';
+import { serveCommand } from './commands/serve.js';
 import { statusCommand } from './commands/status.js';
 import { CliError } from './errors.js';
 import { addConfigOptions, CONFIG_FILES } from './internal/config.js';
@@ -48,6 +51,9 @@ Examples:
   $ sheepdog status
   $ sheepdog results 3 --wait
   $ sheepdog errors 3
+  $ sheepdog retry 3
+  $ sheepdog serve
+  $ sheepdog cancel 3
 ${CONFIG_HELP}
 ${EXIT_STATUSES}`,
     );
@@ -171,6 +177,69 @@ Examples:
       setStatus(await errorsCommand(id, opts)),
     );
   addConfigOptions(errors, ['dbfile']);
+
+  const serve = program
+    .command('serve')
+    .summary('serve every unfinished request in the database until it finishes')
+    .description(
+      "Serve every unfinished request in the database, each on the port its workers were given, until they have all finished: after a run was detached, killed or its machine restarted. Lost tasks are retried as the request's --retries says. Backends are reached with the settings stored with each request; SSH flags given here (key, known hosts, user) override them.",
+    )
+    .option('--progress <mode>', 'auto, bar, lines or none (several requests: lines)', 'auto')
+    .addHelpText(
+      'after',
+      `
+--port serves only the requests whose workers report to that port.
+
+Examples:
+  $ sheepdog serve
+  $ sheepdog serve --db runs.sqlite --port 8765
+  $ sheepdog serve --ssh-key ~/.ssh/cluster_ed25519
+${EXIT_STATUSES}`,
+    )
+    .action(async (opts: Record<string, unknown>) => setStatus(await serveCommand(opts)));
+  addConfigOptions(serve);
+
+  const retry = program
+    .command('retry')
+    .summary('submit the failed and lost tasks of a request again')
+    .description(
+      "Submit the failed and lost tasks of a request again, as one new job, then serve and follow them like run and print every task's line.",
+    )
+    .argument('<id>', 'the request id')
+    .option('--no-wait', 'submit and return; something must serve the request (sheepdog serve)')
+    .option('-o, --out <file>', 'write the result lines to this file instead of stdout')
+    .option('--progress <mode>', 'auto, bar, lines or none', 'auto')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ sheepdog retry 3
+  $ sheepdog retry 3 --no-wait && sheepdog serve
+${EXIT_STATUSES}`,
+    )
+    .action(async (id: string, opts: RetryCommandOptions) =>
+      setStatus(await retryCommand(id, opts)),
+    );
+  addConfigOptions(retry);
+
+  const cancel = program
+    .command('cancel')
+    .summary('cancel the open tasks of a request')
+    .description(
+      'Cancel a request from any process: stop its jobs (qdel, or killing local task processes) and mark its open tasks cancelled, so their later results are refused. What finished is kept.',
+    )
+    .argument('<id>', 'the request id')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ sheepdog cancel 3
+  $ sheepdog cancel 3 --db runs.sqlite --ssh-key ~/.ssh/cluster_ed25519`,
+    )
+    .action(async (id: string, opts: Record<string, unknown>) =>
+      setStatus(await cancelCommand(id, opts)),
+    );
+  addConfigOptions(cancel);
 
   return program;
 }

@@ -5,11 +5,11 @@ import { usageError } from '../errors.js';
 import { type ArgsFormat, readArgs } from '../internal/args.js';
 import { type LoadedConfig, loadConfig, parseDuration } from '../internal/config.js';
 import { runFailed } from '../internal/failure.js';
+import { DETACHED, dbFlag, follow } from '../internal/follow.js';
 import { exitStatusOf, outcomeLine, readOutcomes } from '../internal/outcomes.js';
-import { shellQuote, writeLines } from '../internal/output.js';
-import { PROGRESS_MODES, Progress, type ProgressMode } from '../internal/progress.js';
+import { writeLines } from '../internal/output.js';
+import { PROGRESS_MODES, type ProgressMode } from '../internal/progress.js';
 import { parseTarget } from '../internal/target.js';
-import { watch } from '../internal/watch.js';
 
 /** Options of `sheepdog run`, as commander parses them (config flags included). */
 export interface RunOptions extends Record<string, unknown> {
@@ -27,9 +27,6 @@ export interface RunOptions extends Record<string, unknown> {
  * argument list or its single argument, which only `unknown` describes.
  */
 export type AnyTask = (arg: unknown) => unknown;
-
-/** Exit status of a run the user detached from with Ctrl-C (128 + SIGINT, as shells expect). */
-export const DETACHED = 130;
 
 /** The message sent to the background process of `run --async`. */
 export interface BackgroundJob {
@@ -76,38 +73,6 @@ async function prepare(target: string, opts: RunOptions): Promise<Prepared> {
   return { func, args, config, progress, progressIntervalMs: progressIntervalMs ?? 5000 };
 }
 
-function dbFlag(dbfile: string): string {
-  return `--db ${shellQuote(dbfile)}`;
-}
-
-function howToResume(requestId: number, dbfile: string): string {
-  return [
-    `  serve it until every task has finished:  sheepdog serve ${dbFlag(dbfile)}`,
-    `  see how it is doing:                     sheepdog status ${requestId} ${dbFlag(dbfile)}`,
-    `  collect the results:                     sheepdog results ${requestId} ${dbFlag(dbfile)} --wait`,
-  ].join('\n');
-}
-
-/** Asks on the terminal whether to cancel, detach or keep waiting; resolves with the key. */
-function ask(question: string): Promise<'cancel' | 'detach' | 'wait'> {
-  return new Promise((resolve) => {
-    process.stderr.write(question);
-    const stdin = process.stdin;
-    stdin.setRawMode(true);
-    stdin.resume();
-    stdin.once('data', (data: Buffer) => {
-      stdin.setRawMode(false);
-      stdin.pause();
-      const key = data.toString('utf8').toLowerCase();
-      process.stderr.write('\n');
-      // A second Ctrl-C (raw mode turns it into \u0003) means "let me out": detach.
-      if (key.startsWith('c')) resolve('cancel');
-      else if (key.startsWith('d') || key.startsWith('\u0003')) resolve('detach');
-      else resolve('wait');
-    });
-  });
-}
-
 async function runInForeground(prepared: Prepared, opts: RunOptions): Promise<number> {
   const { func, args, config } = prepared;
   const dbfile = config.resolved.dbfile;
@@ -118,61 +83,16 @@ async function runInForeground(prepared: Prepared, opts: RunOptions): Promise<nu
   } catch (error) {
     throw runFailed(`could not start ${func.module}#${func.export}`, error);
   }
-  const backend =
-    typeof config.resolved.backend === 'string'
-      ? config.resolved.backend
-      : config.resolved.backend.name;
-  const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
-  if (prepared.progress !== 'none') {
-    process.stderr.write(
-      `[sheepdog] request ${requestId}: ${args.length} task(s) on ${backend}, results in ${dbfile}; Ctrl-C to ${interactive ? 'cancel or detach' : 'detach'}\n`,
-    );
-  }
-  const progress = new Progress(requestId, {
+  const backend = config.resolved.backend;
+  const final = await follow({
+    requestId,
+    dbfile,
+    what: `${args.length} task(s) on ${typeof backend === 'string' ? backend : backend.name}`,
     mode: prepared.progress,
     intervalMs: prepared.progressIntervalMs,
+    cancel,
   });
-  const detach = new AbortController();
-  let asking = false;
-  const onInterrupt = (): void => {
-    if (!interactive || asking) {
-      detach.abort();
-      return;
-    }
-    asking = true;
-    progress.pause();
-    void ask(
-      `\n[sheepdog] request ${requestId} is still running. [c]ancel it, [d]etach and leave it, or [w]ait on? `,
-    ).then((choice) => {
-      asking = false;
-      if (choice === 'cancel') {
-        process.stderr.write(`[sheepdog] cancelling request ${requestId}…\n`);
-        cancel.abort(new Error('cancelled with Ctrl-C'));
-      } else if (choice === 'detach') {
-        detach.abort();
-      }
-    });
-  };
-  const onTerminate = (): void => detach.abort();
-  process.on('SIGINT', onInterrupt);
-  process.on('SIGTERM', onTerminate);
-  process.on('SIGHUP', onTerminate);
-  let final: Awaited<ReturnType<typeof watch>>;
-  try {
-    final = await watch(requestId, dbfile, progress, { signal: detach.signal });
-  } finally {
-    process.off('SIGINT', onInterrupt);
-    process.off('SIGTERM', onTerminate);
-    process.off('SIGHUP', onTerminate);
-  }
-  if (final === undefined) {
-    progress.pause();
-    process.stderr.write(
-      `[sheepdog] detached from request ${requestId}; what has finished is kept in ${dbfile}. Tasks that were running may be lost, and the ones still waiting did not start. To carry on:\n${howToResume(requestId, dbfile)}\n`,
-    );
-    return DETACHED;
-  }
-  progress.stop(final);
+  if (final === undefined) return DETACHED;
   const outcomes = await readOutcomes(requestId, dbfile, true);
   await writeLines(outcomes.map(outcomeLine), opts.out);
   const status = exitStatusOf(outcomes);

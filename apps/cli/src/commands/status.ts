@@ -1,11 +1,9 @@
-import { existsSync } from 'node:fs';
 import { relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RequestSummary } from '@sheepdog/storage';
-import { Storage } from '@sheepdog/storage';
-import { CliError, usageError } from '../errors.js';
+import { usageError } from '../errors.js';
 import { loadConfig } from '../internal/config.js';
-import { openRequest } from '../internal/outcomes.js';
+import { openDatabase, openRequest } from '../internal/outcomes.js';
 import { parseId } from '../internal/output.js';
 import { table } from '../internal/table.js';
 
@@ -89,13 +87,7 @@ export async function statusCommand(id: string | undefined, opts: StatusOptions)
     throw usageError('cannot show the status', problems);
   const dbfile = config.resolved.dbfile;
   if (requestId === undefined) {
-    if (!existsSync(dbfile)) {
-      throw new CliError(
-        'NO_DATABASE',
-        `there is no database at ${dbfile}; pass --db (or set SHEEPDOG_DB, or dbfile in sheepdog.config.json) to the file your runs used`,
-      );
-    }
-    const storage = new Storage(dbfile);
+    const storage = openDatabase(dbfile);
     let requests: RequestSummary[];
     try {
       requests = storage.listRequests();

@@ -438,3 +438,15 @@ export async function loadConfig(
   if (resolved === undefined || problems.length > before) return undefined;
   return { input, resolved, file };
 }
+
+/**
+ * The config to hand `serve`, `retry`, `cancel` and `resume`, which rebuild each request's
+ * backend from the settings stored with it and lay these over them: everything the user gave
+ * except where the request lives and reports (`dbfile`, `port`), and a backend given by name,
+ * which would move a request to another backend. A custom backend object is kept: the library
+ * needs it passed again.
+ */
+export function resumeConfig(loaded: LoadedConfig): SheepdogConfig {
+  const { dbfile: _dbfile, port: _port, backend, ...rest } = loaded.input;
+  return typeof backend === 'object' ? { ...rest, backend } : rest;
+}

@@ -22,17 +22,22 @@ export interface Outcome {
 }
 
 /**
- * Opens the database of an existing request, or explains what to do when the file or the
- * request is not there (opening a missing file would create an empty one).
+ * Opens an existing database file, or explains what to do when it is not there (opening a
+ * missing file would create an empty one).
  */
-export function openRequest(requestId: number, dbfile: string): Storage {
+export function openDatabase(dbfile: string): Storage {
   if (!existsSync(dbfile)) {
     throw new CliError(
       'NO_DATABASE',
-      `there is no database at ${dbfile}; pass --db (or set SHEEPDOG_DB, or dbfile in sheepdog.config.json) to the file your run used`,
+      `there is no database at ${dbfile}; pass --db (or set SHEEPDOG_DB, or dbfile in sheepdog.config.json) to the file your runs used`,
     );
   }
-  const storage = new Storage(dbfile);
+  return new Storage(dbfile);
+}
+
+/** Opens the database of an existing request, or explains what to do when it is not there. */
+export function openRequest(requestId: number, dbfile: string): Storage {
+  const storage = openDatabase(dbfile);
   try {
     storage.getRequest(requestId);
   } catch (error) {

@@ -44,6 +44,7 @@ export class Progress {
   private lastLine = 0;
   private lastText = '';
   private counts: StateCounts | undefined;
+  private baseline: number | undefined;
 
   constructor(
     private readonly requestId: number,
@@ -64,8 +65,11 @@ export class Progress {
   } {
     const total = Object.values(c).reduce((a, b) => a + b, 0);
     const finished = c.done + c.failed + c.lost + c.cancelled;
+    // Count from what was already finished when watching began (e.g. when serving a request
+    // again), so the rate and ETA describe this stretch of work.
+    this.baseline ??= finished;
     const secs = (Date.now() - this.started) / 1000;
-    const rate = secs > 0 ? finished / secs : 0;
+    const rate = secs > 0 ? Math.max(0, finished - this.baseline) / secs : 0;
     const eta =
       finished === total ? '0s' : rate > 0 ? formatSeconds((total - finished) / rate) : '?';
     const extra = c.cancelled > 0 ? `, ${c.cancelled} cancelled` : '';

@@ -1,0 +1,115 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { retry } from 'sheepdog';
+import { usageError } from '../errors.js';
+import { loadConfig, resumeConfig } from '../internal/config.js';
+import { runFailed } from '../internal/failure.js';
+import { DETACHED, dbFlag, follow } from '../internal/follow.js';
+import { exitStatusOf, openRequest, outcomeLine, readOutcomes } from '../internal/outcomes.js';
+import { parseId, writeLines } from '../internal/output.js';
+import { PROGRESS_MODES, type ProgressMode } from '../internal/progress.js';
+
+/** Options of `sheepdog retry`. */
+export interface RetryCommandOptions extends Record<string, unknown> {
+  readonly wait: boolean;
+  readonly out?: string;
+  readonly progress?: string;
+}
+
+/** Resolves once one of the request's tasks is open again, or when `settled` does. */
+async function reopened(
+  requestId: number,
+  dbfile: string,
+  settled: Promise<unknown>,
+): Promise<void> {
+  let done = false;
+  void settled.finally(() => {
+    done = true;
+  });
+  const storage = openRequest(requestId, dbfile);
+  try {
+    while (!done) {
+      const { pending, running } = storage.getRequest(requestId).states;
+      if (pending + running > 0) return;
+      await sleep(100);
+    }
+  } finally {
+    storage.close();
+  }
+}
+
+/**
+ * `sheepdog retry <id>`: submits the request's failed and lost tasks again as one job, then
+ * (unless `--no-wait`) serves and follows them like `run` and prints every task's line.
+ */
+export async function retryCommand(id: string, opts: RetryCommandOptions): Promise<number> {
+  const problems: string[] = [];
+  const requestId = parseId(id, problems);
+  const mode = (opts.progress ?? 'auto') as ProgressMode;
+  if (!PROGRESS_MODES.includes(mode)) {
+    problems.push(`--progress: expected one of ${PROGRESS_MODES.join(', ')}, got ${opts.progress}`);
+  }
+  const loaded = await loadConfig({ flags: opts }, problems);
+  if (problems.length > 0 || loaded === undefined) throw usageError('cannot retry', problems);
+  const dbfile = loaded.resolved.dbfile;
+  const storage = openRequest(requestId, dbfile);
+  let again: number[];
+  try {
+    again = storage
+      .getTaskStates(requestId)
+      .filter((t) => t.state === 'failed' || t.state === 'lost')
+      .map((t) => t.jobIndex);
+  } finally {
+    storage.close();
+  }
+  if (again.length === 0) {
+    process.stderr.write(
+      `[sheepdog] request ${requestId}: no task failed or was lost; nothing to retry\n`,
+    );
+    return 0;
+  }
+  const config = resumeConfig(loaded);
+  if (!opts.wait) {
+    let indices: number[];
+    try {
+      indices = await retry(requestId, dbfile, config, { wait: false });
+    } catch (error) {
+      throw runFailed(`could not retry request ${requestId}`, error);
+    }
+    process.stderr.write(
+      `[sheepdog] request ${requestId}: submitted ${indices.length} task(s) again (${indices.join(', ')}); unless its first process still serves it, serve it now: sheepdog serve ${dbFlag(dbfile)}\n`,
+    );
+    return 0;
+  }
+  const cancel = new AbortController();
+  let failure: unknown;
+  const work = retry(requestId, dbfile, { ...config, signal: cancel.signal }, { wait: true });
+  const settled = work.then(
+    () => true,
+    (error: unknown) => {
+      failure = error;
+      return false;
+    },
+  );
+  await reopened(requestId, dbfile, settled);
+  const stop = new AbortController();
+  void settled.then((ok) => {
+    if (!ok) stop.abort();
+  });
+  const final = await follow({
+    requestId,
+    dbfile,
+    what: `submitted ${again.length} failed or lost task(s) again`,
+    mode,
+    cancel,
+    stop: stop.signal,
+  });
+  if (failure === undefined && final !== undefined) await settled;
+  // A cancel from Ctrl-C ends the wait with CANCELLED: the lines below say which tasks.
+  if (failure !== undefined && (failure as { code?: unknown }).code !== 'CANCELLED') {
+    throw runFailed(`could not retry request ${requestId}`, failure);
+  }
+  if (final === undefined && failure === undefined) return DETACHED;
+  const outcomes = await readOutcomes(requestId, dbfile, true);
+  await writeLines(outcomes.map(outcomeLine), opts.out);
+  return exitStatusOf(outcomes);
+}

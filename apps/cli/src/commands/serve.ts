@@ -1,0 +1,130 @@
+import type { Storage } from '@sheepdog/storage';
+import { type ServeReport, serve } from 'sheepdog';
+import { usageError } from '../errors.js';
+import { loadConfig, resumeConfig } from '../internal/config.js';
+import { runFailed } from '../internal/failure.js';
+import { DETACHED, dbFlag } from '../internal/follow.js';
+import { openDatabase } from '../internal/outcomes.js';
+import {
+  PROGRESS_MODES,
+  Progress,
+  type ProgressMode,
+  type StateCounts,
+} from '../internal/progress.js';
+import { watch } from '../internal/watch.js';
+
+/** Options of `sheepdog serve`. */
+export interface ServeCommandOptions extends Record<string, unknown> {
+  readonly progress?: string;
+}
+
+function storedPort(config: unknown): number | undefined {
+  const port = (config as { port?: unknown } | null)?.port;
+  return typeof port === 'number' ? port : undefined;
+}
+
+function describe(report: ServeReport, counts: StateCounts | undefined): string {
+  const tally =
+    counts === undefined
+      ? ''
+      : ` (${counts.done} done, ${counts.failed} failed, ${counts.lost} lost, ${counts.cancelled} cancelled)`;
+  switch (report.outcome) {
+    case 'finished':
+      return `request ${report.requestId}: finished${tally}`;
+    case 'stopped':
+      return `request ${report.requestId}: stopped serving${tally}; its tasks keep running`;
+    case 'timeout':
+      return `request ${report.requestId}: timed out, open tasks cancelled${tally}`;
+    case 'cancelled':
+      return `request ${report.requestId}: cancelled${tally}`;
+    default:
+      return `request ${report.requestId}: ${report.outcome === 'skipped' ? 'not served' : 'serving failed'}: ${(report.message ?? '').replace(/^\[sheepdog\] /, '')}`;
+  }
+}
+
+/**
+ * `sheepdog serve`: serves every unfinished request in the database, each on the port its
+ * workers were given, until they have all finished.
+ */
+export async function serveCommand(opts: ServeCommandOptions): Promise<number> {
+  const problems: string[] = [];
+  const mode = (opts.progress ?? 'auto') as ProgressMode;
+  if (!PROGRESS_MODES.includes(mode)) {
+    problems.push(`--progress: expected one of ${PROGRESS_MODES.join(', ')}, got ${opts.progress}`);
+  }
+  const loaded = await loadConfig({ flags: opts }, problems);
+  if (problems.length > 0 || loaded === undefined) throw usageError('cannot serve', problems);
+  const dbfile = loaded.resolved.dbfile;
+  const port = loaded.input.port;
+  const storage: Storage = openDatabase(dbfile);
+  let ids: number[];
+  try {
+    ids = storage
+      .listRequests()
+      .filter((r) => r.states.pending + r.states.running > 0)
+      .filter((r) => port === undefined || storedPort(r.config) === port)
+      .map((r) => r.id);
+  } finally {
+    storage.close();
+  }
+  if (ids.length === 0) {
+    process.stderr.write(
+      `[sheepdog] nothing to serve: every request in ${dbfile}${port === undefined ? '' : ` reporting to port ${port}`} has finished\n`,
+    );
+    return 0;
+  }
+  process.stderr.write(
+    `[sheepdog] serving request(s) ${ids.join(', ')} from ${dbfile} until they finish; Ctrl-C stops serving (the tasks keep running, and serving again picks them up)\n`,
+  );
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
+  const watching = new AbortController();
+  const single = ids.length === 1 ? mode : mode === 'none' ? 'none' : 'lines';
+  const watchers = ids.map((id) => {
+    const progress = new Progress(id, { mode: single });
+    return watch(id, dbfile, progress, { signal: watching.signal }).then((final) => {
+      if (final !== undefined) progress.stop(final);
+    });
+  });
+  let reports: ServeReport[];
+  try {
+    reports = await serve({
+      dbfile,
+      ...(port === undefined ? {} : { port }),
+      config: resumeConfig(loaded),
+      signal: stop.signal,
+    });
+  } catch (error) {
+    throw runFailed(`could not serve ${dbfile}`, error);
+  } finally {
+    watching.abort();
+    await Promise.all(watchers);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
+  }
+  const after = openDatabase(dbfile);
+  let stopped = false;
+  let incomplete = false;
+  try {
+    for (const report of reports) {
+      const counts = after.getRequest(report.requestId).states;
+      process.stderr.write(`[sheepdog] ${describe(report, counts)}\n`);
+      const total = Object.values(counts).reduce((a, b) => a + b, 0);
+      if (report.outcome === 'stopped') stopped = true;
+      else if (report.outcome !== 'finished' || counts.done < total) incomplete = true;
+    }
+  } finally {
+    after.close();
+  }
+  if (stopped) {
+    process.stderr.write(
+      `[sheepdog] stopped; run \`sheepdog serve ${dbFlag(dbfile)}\` again to carry on\n`,
+    );
+    return DETACHED;
+  }
+  return incomplete ? 1 : 0;
+}
