@@ -187,6 +187,11 @@ export async function mapAsync<F extends AnyFunction>(
   return run.requestId;
 }
 
+/** The wait of a request this process serves after `mapAsync`, if it does. */
+export function servedHere(requestId: number): Promise<void> | undefined {
+  return running.get(requestId);
+}
+
 /** Options of {@link getResults}. */
 export interface GetResultsOptions {
   /**

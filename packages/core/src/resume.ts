@@ -11,7 +11,7 @@ import {
   type StoredConfig,
 } from './config.js';
 import { SheepdogError } from './errors.js';
-import { openExisting, release, waitOptions } from './map.js';
+import { openExisting, release, servedHere, waitOptions } from './map.js';
 import { noteUnfinished, settle } from './outcome.js';
 import { Run, type WaitOutcome } from './run.js';
 import { acquireServer } from './servers.js';
@@ -113,6 +113,17 @@ export async function resume(
   config?: SheepdogConfig,
 ): Promise<unknown[]> {
   const startedAt = Date.now();
+  const here = servedHere(requestId);
+  if (here !== undefined) {
+    // This process already serves it (mapAsync): wait for that, and read what it stored.
+    await here;
+    const storage = openExisting(requestId, dbfile);
+    try {
+      return settle(storage, requestId, { kind: 'finished' }, { dbfile, verbose: false });
+    } finally {
+      storage.close();
+    }
+  }
   const { run, config: resolved } = await attach(requestId, dbfile, config);
   try {
     const outcome = await run.wait(waitOptions(resolved, startedAt));
