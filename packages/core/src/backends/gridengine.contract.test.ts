@@ -4,6 +4,11 @@ import { gridengine } from './gridengine.js';
 
 // Throws without the test cluster: this suite fails, it never skips.
 const cluster = loadCluster();
+if (!cluster.gridEngine) {
+  throw new Error(
+    'Grid Engine does not run jobs on the test cluster (SHEEPDOG_TEST_GRIDENGINE is not 1): run `bash scripts/test-cluster.sh` as root, then the tests again.',
+  );
+}
 
 backendContract(
   'gridengine',
