@@ -2,7 +2,7 @@
 // a real sshd, qsub and execd running the workers, which import the module by its path and
 // call back to the server in the CLI process. Fails, never skips, when the cluster is missing.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadCluster, type TestCluster } from '@sheepdog/test-cluster';
@@ -115,4 +115,40 @@ describe('sheepdog on Grid Engine', () => {
       ['gridengine', 1],
     ]);
   }, 240_000);
+
+  it('retries failed tasks with --no-wait, and serve in another process collects them', async () => {
+    // flaky() leaves a marker per argument where the cluster user can write.
+    const markers = join(cwd, 'markers');
+    mkdirSync(markers);
+    chmodSync(markers, 0o777);
+    writeFileSync(
+      join(cwd, 'flaky.json'),
+      JSON.stringify([
+        [1, markers],
+        [2, markers],
+      ]),
+    );
+    const first = await sheepdog(['run', './tasks.mjs#flaky', '--args', 'flaky.json', ...flags], {
+      cwd,
+      timeoutMs: 180_000,
+    });
+    expect(first.status).toBe(1);
+    const id = String(JSON.parse((await sheepdog(['status', '--json'], { cwd })).stdout).at(-1).id);
+    const retried = await sheepdog(['retry', id, '--no-wait', ...flags], {
+      cwd,
+      timeoutMs: 120_000,
+    });
+    expect(retried.stderr).toContain('submitted 2 task(s) again (1, 2)');
+    expect(retried.status).toBe(0);
+    const served = await sheepdog(['serve', '--progress', 'none', ...flags], {
+      cwd,
+      timeoutMs: 180_000,
+    });
+    expect(served.stderr).toContain(
+      `request ${id}: finished (2 done, 0 failed, 0 lost, 0 cancelled)`,
+    );
+    expect(served.status).toBe(0);
+    const results = await sheepdog(['results', id], { cwd });
+    expect(jsonLines(results.stdout).map((l) => l.result)).toEqual([1, 2]);
+  }, 480_000);
 });

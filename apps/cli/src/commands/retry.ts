@@ -53,7 +53,9 @@ export async function retryCommand(id: string, opts: RetryCommandOptions): Promi
   const dbfile = loaded.resolved.dbfile;
   const storage = openRequest(requestId, dbfile);
   let again: number[];
+  let backend: string | null;
   try {
+    backend = storage.getRequest(requestId).backend;
     again = storage
       .getTaskStates(requestId)
       .filter((t) => t.state === 'failed' || t.state === 'lost')
@@ -68,6 +70,12 @@ export async function retryCommand(id: string, opts: RetryCommandOptions): Promi
     return 0;
   }
   const config = resumeConfig(loaded);
+  if (!opts.wait && backend === 'local') {
+    // Local tasks are child processes of whoever submits them: they would die with this one.
+    throw usageError(`cannot retry request ${requestId} without waiting`, [
+      `--no-wait: request ${requestId} runs on the local backend, whose tasks are processes of the command that submits them and would end with it; drop --no-wait`,
+    ]);
+  }
   if (!opts.wait) {
     let indices: number[];
     try {
