@@ -244,11 +244,15 @@ export async function getResults(
       const interval = options.pollIntervalMs ?? 200;
       const { ProgressLine } = await import('./progress.js');
       const progress = options.verbose ? new ProgressLine(requestId) : undefined;
+      let lostSeen = false;
       for (;;) {
         const s = storage.countByState(requestId);
         const total = Object.values(s).reduce((a, b) => a + b, 0);
         progress?.update({ total, done: s.done, failed: s.failed, lost: s.lost + s.cancelled });
-        if (s.pending + s.running === 0) break;
+        // A lost task may be about to be retried by the process serving the request: look
+        // once more before taking it as final.
+        if (s.pending + s.running === 0 && (s.lost === 0 || lostSeen)) break;
+        lostSeen = s.pending + s.running === 0;
         await new Promise((r) => setTimeout(r, interval));
       }
     }
