@@ -90,6 +90,46 @@ describe('sheepdog run --async', () => {
     expect(later.stderr).toBe('');
   }, 60_000);
 
+  it('results --wait from another process waits through retries of lost tasks', async () => {
+    writeFileSync(
+      join(cwd, 'die.json'),
+      JSON.stringify([
+        [1, cwd],
+        [2, cwd],
+        [3, cwd],
+      ]),
+    );
+    const r = await sheepdog(
+      [
+        'run',
+        './tasks.mjs#dieOnce',
+        '--args',
+        'die.json',
+        '--async',
+        '--retries',
+        '1',
+        '--lost-grace',
+        '200ms',
+        '--poll-interval',
+        '200ms',
+        '--db',
+        'db/die.sqlite',
+      ],
+      { cwd },
+    );
+    expect(r.status).toBe(0);
+    const results = await sheepdog(
+      ['results', r.stdout.trim(), '--wait', '--db', 'db/die.sqlite'],
+      { cwd },
+    );
+    expect(jsonLines(results.stdout)).toEqual([
+      { index: 1, status: 'done', result: 1 },
+      { index: 2, status: 'done', result: 2 },
+      { index: 3, status: 'done', result: 3 },
+    ]);
+    expect(results.status).toBe(0);
+  }, 60_000);
+
   it('reports problems before going to the background, exit 2', async () => {
     const r = await sheepdog(['run', './tasks.mjs#nothing', '--args', 'args.json', '--async'], {
       cwd,

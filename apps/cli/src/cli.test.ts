@@ -148,7 +148,7 @@ describe('sheepdog run', () => {
     expect(r.status).toBe(2);
     expect(r.stdout).toBe('');
     const problems = [
-      'has no function exported as "nope"; its function exports: default, echo, failOnEven, flaky, multiply, slow, square, unusual',
+      'has no function exported as "nope"; its function exports: default, dieOnce, echo, failOnEven',
       'bad.jsonl:2: not JSON',
       'bad.jsonl:4: not JSON',
       'SHEEPDOG_CONCURRENCY: expected a whole number, got "many"',

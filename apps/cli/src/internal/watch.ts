@@ -11,6 +11,28 @@ export interface WatchOptions {
   readonly intervalMs?: number;
   /** Stops watching early; {@link watch} then resolves with `undefined`. */
   readonly signal?: AbortSignal;
+  /**
+   * How long to wait for lost tasks with retries left to be submitted again, in ms.
+   * @default 30000
+   */
+  readonly retryWaitMs?: number;
+}
+
+/**
+ * Whether some lost task (or failed one, with `retryErrors`) still has retries left under the
+ * request's stored config: the submissions that included it, less the first, are fewer than
+ * `retries`. The same rule as the library's, read from the database.
+ */
+function retryDue(storage: Storage, requestId: number, config: unknown): boolean {
+  const { retries, retryErrors } = (config ?? {}) as { retries?: unknown; retryErrors?: unknown };
+  if (typeof retries !== 'number' || retries <= 0) return false;
+  const ended = storage.indicesInState(
+    requestId,
+    retryErrors === true ? ['lost', 'failed'] : ['lost'],
+  );
+  if (ended.length === 0) return false;
+  const jobs = storage.getJobs(requestId).map((job) => new Set(job.indices));
+  return ended.some((index) => jobs.filter((job) => job.has(index)).length <= retries);
 }
 
 /**
@@ -25,12 +47,22 @@ export async function watch(
   options: WatchOptions = {},
 ): Promise<StateCounts | undefined> {
   const storage = new Storage(dbfile);
+  let quietSince: number | undefined;
   try {
     for (;;) {
       if (options.signal?.aborted) return undefined;
-      const states = storage.getRequest(requestId).states;
+      const request = storage.getRequest(requestId);
+      const states = request.states;
       progress?.update(states);
-      if (states.pending + states.running === 0) return states;
+      if (states.pending + states.running === 0) {
+        // Whoever serves the request resubmits lost tasks that have retries left a moment after
+        // marking them lost; give it that moment before calling the request finished.
+        if (!retryDue(storage, requestId, request.config)) return states;
+        quietSince ??= Date.now();
+        if (Date.now() - quietSince > (options.retryWaitMs ?? 30_000)) return states;
+      } else {
+        quietSince = undefined;
+      }
       try {
         await sleep(options.intervalMs ?? 250, undefined, { signal: options.signal });
       } catch {
