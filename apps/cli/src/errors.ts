@@ -7,7 +7,6 @@
  * | `NO_DATABASE` | 2 | the database file does not exist |
  * | `UNKNOWN_REQUEST` | 2 | no request with that id in the database file |
  * | `RUN_FAILED` | 1 | the request could not be submitted, served or cancelled; the message says why |
- * | `NOT_AVAILABLE` | 2 | the installed `sheepdog` library lacks what the command needs |
  */
 export type CliErrorCode =
   | 'USAGE'
@@ -21,7 +20,6 @@ const EXIT_STATUS: Record<CliErrorCode, number> = {
   NO_DATABASE: 2,
   UNKNOWN_REQUEST: 2,
   RUN_FAILED: 1,
-  NOT_AVAILABLE: 2,
 };
 
 /** The one error class of `@sheepdog/cli`; the command prints its message and exits with `exitStatus`. */

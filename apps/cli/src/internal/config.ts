@@ -73,7 +73,7 @@ export const SETTINGS: readonly Setting[] = [
     kind: 'string',
     placeholder: 'path',
     description:
-      'Node.js binary that runs each task (default: node on the cluster, this node locally)',
+      'Node.js binary that runs each task (default: /usr/bin/node on the cluster, this node locally)',
   },
   {
     key: 'geOpts',
@@ -101,14 +101,15 @@ export const SETTINGS: readonly Setting[] = [
     flag: 'ssh-user',
     kind: 'string',
     placeholder: 'user',
-    description: 'SSH user name (default: from ~/.ssh/config or yours)',
+    description: 'SSH user name (default: User in ~/.ssh/config, else yours)',
   },
   {
     key: 'sshKeyfile',
     flag: 'ssh-key',
     kind: 'string',
     placeholder: 'file',
-    description: 'SSH private key file (default: the SSH agent and ~/.ssh keys)',
+    description:
+      'SSH private key file, tried after the agent (default: ~/.ssh/config and default keys)',
     path: true,
   },
   {
