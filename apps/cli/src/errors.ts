@@ -8,12 +8,7 @@
  * | `UNKNOWN_REQUEST` | 2 | no request with that id in the database file |
  * | `RUN_FAILED` | 1 | the request could not be submitted, served or cancelled; the message says why |
  */
-export type CliErrorCode =
-  | 'USAGE'
-  | 'NO_DATABASE'
-  | 'UNKNOWN_REQUEST'
-  | 'RUN_FAILED'
-  | 'NOT_AVAILABLE';
+export type CliErrorCode = 'USAGE' | 'NO_DATABASE' | 'UNKNOWN_REQUEST' | 'RUN_FAILED';
 
 const EXIT_STATUS: Record<CliErrorCode, number> = {
   USAGE: 2,
