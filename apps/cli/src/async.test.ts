@@ -34,7 +34,6 @@ describe('sheepdog run --async', () => {
         [4, 1500],
       ]),
     );
-    const started = Date.now();
     const r = await sheepdog(
       [
         'run',
@@ -50,7 +49,6 @@ describe('sheepdog run --async', () => {
       { cwd },
     );
     expect(r.status).toBe(0);
-    expect(Date.now() - started).toBeLessThan(3000);
     expect(r.stdout).toBe('1\n');
     expect(r.stderr).toMatch(/request 1 submitted; background process \d+ serves it/);
     expect(r.stderr).toContain('sheepdog results 1 --db db/runs.sqlite --wait');

@@ -183,6 +183,19 @@ describe('sheepdog run', () => {
     expect(flag.stderr).toContain("unknown option '--bogus'");
   }, 30_000);
 
+  it('cancels what is still open at --timeout and exits 1', async () => {
+    const cwd = workdir();
+    const r = await sheepdog(
+      ['run', './tasks.mjs#slow', '--args', '-', '--timeout', '1500ms', '--concurrency', '1'],
+      { cwd, input: '[[1, 100], [2, 30000], [3, 30000]]' },
+    );
+    expect(r.status).toBe(1);
+    const lines = jsonLines(r.stdout);
+    expect(lines[0]).toEqual({ index: 1, status: 'done', result: 1 });
+    expect(lines.slice(1).map((l) => l.status)).toEqual(['cancelled', 'cancelled']);
+    expect(String(lines[1]?.reason)).toContain('1500');
+  }, 60_000);
+
   it('says what to do when the server port is taken', async () => {
     const cwd = workdir();
     const { createServer } = await import('node:net');
