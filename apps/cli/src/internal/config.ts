@@ -195,7 +195,7 @@ export const CONFIG_FILES = [
 ] as const;
 
 /** The environment variable of a setting. */
-export function envName(setting: Setting): string {
+function envName(setting: Setting): string {
   return `SHEEPDOG_${setting.flag.toUpperCase().replaceAll('-', '_')}`;
 }
 

@@ -11,7 +11,7 @@ export function dbFlag(dbfile: string): string {
 }
 
 /** The commands that pick a detached request up again. */
-export function howToResume(requestId: number, dbfile: string): string {
+function howToResume(requestId: number, dbfile: string): string {
   return [
     `  serve it until every task has finished:  sheepdog serve ${dbFlag(dbfile)}`,
     `  see how it is doing:                     sheepdog status ${requestId} ${dbFlag(dbfile)}`,

@@ -2,6 +2,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Storage } from '@sheepdog/storage';
 import type { Progress, StateCounts } from './progress.js';
 
+// How long lost tasks with retries left may wait to be submitted again before watching stops:
+// whoever serves the request may have given up on them (its resubmission failed).
+const RETRY_WAIT_MS = 30_000;
+
 /** Options of {@link watch}. */
 export interface WatchOptions {
   /**
@@ -11,11 +15,6 @@ export interface WatchOptions {
   readonly intervalMs?: number;
   /** Stops watching early; {@link watch} then resolves with `undefined`. */
   readonly signal?: AbortSignal;
-  /**
-   * How long to wait for lost tasks with retries left to be submitted again, in ms.
-   * @default 30000
-   */
-  readonly retryWaitMs?: number;
 }
 
 /**
@@ -59,7 +58,7 @@ export async function watch(
         // marking them lost; give it that moment before calling the request finished.
         if (!retryDue(storage, requestId, request.config)) return states;
         quietSince ??= Date.now();
-        if (Date.now() - quietSince > (options.retryWaitMs ?? 30_000)) return states;
+        if (Date.now() - quietSince > RETRY_WAIT_MS) return states;
       } else {
         quietSince = undefined;
       }
