@@ -120,6 +120,7 @@ export interface StoredConfig {
   readonly sshDir?: string;
   readonly shell?: string;
   readonly geOpts?: string[];
+  readonly slurmOpts?: string[];
   readonly concurrency?: number;
   readonly maxHeapMb?: number;
   readonly retries?: number;
@@ -137,6 +138,7 @@ const STORED_KEYS = [
   'sshDir',
   'shell',
   'geOpts',
+  'slurmOpts',
   'concurrency',
   'maxHeapMb',
   'retries',

@@ -1,6 +1,8 @@
 import type { Deployer, ExecResult } from '@sheepdog/deployer';
 import { describe, expect, it } from 'vitest';
 import type { Submission } from '../backend.js';
+import { parseConfig, toStoredConfig } from '../config.js';
+import { resolveBackend } from './index.js';
 import {
   compressIndices,
   describeSacct,
@@ -311,5 +313,18 @@ describe('slurm backend (fake deployer)', () => {
       meta: { parts: [{ jobId: '40' }, { jobId: '41', offset: 3 }], cluster: 'c1' },
     });
     expect(commands).toEqual(['scancel -M c1 40 41']);
+  });
+});
+
+describe("config: backend 'slurm'", () => {
+  it('resolves to the slurm backend, which needs a host', () => {
+    expect(resolveBackend(parseConfig({ host: 'login', backend: 'slurm' })).name).toBe('slurm');
+    expect(() => parseConfig({ backend: 'slurm' })).toThrow(/host: the slurm backend needs/);
+  });
+
+  it('keeps slurmOpts with the request, so a resume or retry submits with them', () => {
+    const config = parseConfig({ host: 'login', backend: 'slurm', slurmOpts: ['--time=5'] });
+    const stored = toStoredConfig(config, 'slurm', { port: 4000, localhost: 'me' });
+    expect(stored.slurmOpts).toEqual(['--time=5']);
   });
 });
