@@ -8,8 +8,9 @@ import { Storage } from '@sheepdog/storage';
 import { loadCluster } from '@sheepdog/test-cluster';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend, JobSpec, Submission } from '../backend.js';
-import type { SheepdogConfig } from '../config.js';
+import { parseConfig, type SheepdogConfig, toStoredConfig } from '../config.js';
 import { getErrors, getResults, map, mapAsync } from '../map.js';
+import { resume } from '../resume.js';
 import { type SlurmOptions, slurm } from './slurm.js';
 
 // Throws without the test cluster: this suite fails, it never skips.
@@ -260,6 +261,42 @@ describe('the slurm backend on the real cluster', () => {
       await sleep(3500);
       expect(server.storage.countResultsAndErrors(spec.requestId)).toBe(0);
     } finally {
+      await b.dispose?.();
+    }
+  }, 90_000);
+
+  it('resume rebuilds the slurm backend from the stored config and collects the results', async () => {
+    // What map stores, then the serving process goes away while the array job runs.
+    const c = config({ slurmOpts: ['--time=5'] });
+    const first = await getServer({ dbfile: c.dbfile, hostname: '127.0.0.1' });
+    const b = backend({ slurmOpts: ['--time=5'] });
+    try {
+      const { requestId, token } = createRequest(
+        first.storage,
+        encodeFunction(napThenDouble),
+        encodeNamespace({}),
+        [1, 2, 3].map((a) => encodeArgs(a)),
+        {
+          backend: 'slurm',
+          config: toStoredConfig(parseConfig(c), 'slurm', {
+            port: first.port,
+            localhost: '127.0.0.1',
+          }),
+        },
+      );
+      const submission = await b.submit({
+        requestId,
+        url: `http://127.0.0.1:${first.port}/`,
+        token,
+        indices: [1, 2, 3],
+        name: `e2e-${requestId}`,
+      });
+      first.storage.addJob(requestId, submission);
+      await first.stop();
+      // No backend, host or key given: all of it comes from the request's stored config.
+      expect(await resume(requestId, c.dbfile, { bindHost: '127.0.0.1' })).toEqual([2, 4, 6]);
+    } finally {
+      await first.stop();
       await b.dispose?.();
     }
   }, 90_000);
