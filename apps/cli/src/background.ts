@@ -30,7 +30,7 @@ async function serve(job: BackgroundJob): Promise<number> {
   try {
     requestId = await mapAsync<AnyTask>(job.func, job.args, loaded.input);
   } catch (error) {
-    const failure = runFailed(`could not start ${job.func.module}#${job.func.export}`, error);
+    const failure = runFailed(`could not start ${job.target}`, error);
     stamp(failure.message);
     reply({ error: failure.message, exitStatus: failure.exitStatus });
     return failure.exitStatus;

@@ -211,8 +211,8 @@ describe('sheepdog run', () => {
         },
       );
       expect(r.status).toBe(1);
-      expect(r.stderr).toContain('could not start');
-      expect(r.stderr).toContain('EADDRINUSE: the port is already taken: pass another --port');
+      expect(r.stderr).toContain('[sheepdog] [cli] could not start ./tasks.mjs#square: [server]');
+      expect(r.stderr).toContain(`:${port}: another program uses the port; choose another port`);
     } finally {
       blocker.close();
     }

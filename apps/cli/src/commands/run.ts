@@ -30,6 +30,7 @@ export type AnyTask = (arg: unknown) => unknown;
 
 /** The message sent to the background process of `run --async`. */
 export interface BackgroundJob {
+  readonly target: string;
   readonly func: ModuleFunction;
   readonly args: unknown[];
   readonly flags: Record<string, unknown>;
@@ -39,6 +40,8 @@ export interface BackgroundJob {
 export type BackgroundReply = { requestId: number } | { error: string; exitStatus: number };
 
 interface Prepared {
+  /** `<module>#<export>` as the user wrote it, for messages. */
+  readonly target: string;
   readonly func: ModuleFunction;
   readonly args: unknown[];
   readonly config: LoadedConfig;
@@ -70,7 +73,7 @@ async function prepare(target: string, opts: RunOptions): Promise<Prepared> {
   if (problems.length > 0 || func === undefined || config === undefined) {
     throw usageError(`cannot run ${target}`, problems);
   }
-  return { func, args, config, progress, progressIntervalMs: progressIntervalMs ?? 5000 };
+  return { target, func, args, config, progress, progressIntervalMs: progressIntervalMs ?? 5000 };
 }
 
 async function runInForeground(prepared: Prepared, opts: RunOptions): Promise<number> {
@@ -81,7 +84,7 @@ async function runInForeground(prepared: Prepared, opts: RunOptions): Promise<nu
   try {
     requestId = await mapAsync<AnyTask>(func, args, { ...config.input, signal: cancel.signal });
   } catch (error) {
-    throw runFailed(`could not start ${func.module}#${func.export}`, error);
+    throw runFailed(`could not start ${prepared.target}`, error);
   }
   const backend = config.resolved.backend;
   const final = await follow({
@@ -119,7 +122,12 @@ async function runInBackground(prepared: Prepared, opts: RunOptions): Promise<nu
   const flags = Object.fromEntries(
     Object.entries(opts).filter(([, v]) => typeof v !== 'function' && v !== undefined),
   );
-  const job: BackgroundJob = { func: prepared.func, args: prepared.args, flags };
+  const job: BackgroundJob = {
+    target: prepared.target,
+    func: prepared.func,
+    args: prepared.args,
+    flags,
+  };
   const reply = await new Promise<BackgroundReply>((resolve) => {
     child.once('message', (message) => resolve(message as BackgroundReply));
     child.once('exit', (code, signal) => {

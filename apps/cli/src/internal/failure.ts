@@ -32,7 +32,9 @@ export function runFailed(what: string, error: unknown): CliError {
     /^\[sheepdog\] /,
     '',
   );
-  const code = errnoCode(error);
+  // Sheepdog's own errors already say what to do; a hint is for what came up bare from below.
+  const explained = error instanceof Error && error.message.startsWith('[sheepdog]');
+  const code = explained ? undefined : errnoCode(error);
   const hint = code === undefined ? '' : `\n  ${code}: ${HINTS[code]}`;
   return new CliError('RUN_FAILED', `${what}: ${message}${hint}`, { cause: error });
 }
