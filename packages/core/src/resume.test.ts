@@ -2,7 +2,7 @@
 // mapAsync and is SIGKILLed; resume, serve, cancel and retry run in other processes. Local
 // backend, real task processes (which outlive their client), real servers, one SQLite file.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -142,6 +142,10 @@ describe('the process serving a request dies', () => {
       // The tasks still queued in the dead client were resubmitted.
       expect(resubmitted.size).toBeGreaterThan(0);
       expect(s.getRequest(id).config).toMatchObject({ port, backend: 'local' });
+      // The dead client's job folder (its job file holds the token) is gone too.
+      const folder = s.getJobs(id)[0]?.meta?.dir;
+      expect(typeof folder).toBe('string');
+      expect(existsSync(folder as string)).toBe(false);
     });
   }, 90_000);
 

@@ -94,6 +94,8 @@ export function local(options: LocalBackendOptions = {}): Backend {
   const concurrency = options.concurrency ?? availableParallelism();
   const node = options.node ?? process.execPath;
   const jobs = new Map<string, LocalJob>();
+  // Folders of jobs whose owner process is gone, seen still running: removed once they end.
+  const orphaned = new Map<string, string>();
   let counter = 0;
 
   function pump(job: LocalJob, file: string): void {
@@ -190,6 +192,11 @@ export function local(options: LocalBackendOptions = {}): Backend {
           typeof dir === 'string' && typeof file === 'string'
             ? runningElsewhere(dir, file)
             : new Map<number, number>();
+        // Nothing of it runs any more: remove its folder, which the dead owner would have.
+        if (typeof dir === 'string' && typeof file === 'string') {
+          if (running.size === 0) rmSync(dir, { recursive: true, force: true });
+          else orphaned.set(dir, file);
+        }
         const reasons = new Map<number, string>();
         for (const index of submission.indices)
           if (!running.has(index))
@@ -233,6 +240,15 @@ export function local(options: LocalBackendOptions = {}): Backend {
     async dispose(): Promise<void> {
       for (const [jobId, job] of jobs) {
         if (job.running.size === 0 && job.queue.length === 0) jobs.delete(jobId);
+      }
+      // A task that has just reported may still be exiting: give it a moment.
+      const until = Date.now() + 3000;
+      for (const [dir, file] of orphaned) {
+        while (runningElsewhere(dir, file).size > 0 && Date.now() < until)
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        if (runningElsewhere(dir, file).size > 0) continue;
+        rmSync(dir, { recursive: true, force: true });
+        orphaned.delete(dir);
       }
     },
   };
