@@ -158,6 +158,36 @@ describe('a task that dies without reporting', () => {
   }, 60_000);
 });
 
+describe('a backend that cannot be asked', () => {
+  it('does not hold up the end: results still finish the map, with a note when status fails', async () => {
+    const { dbfile } = fresh();
+    const inner = local({ concurrency: 4 });
+    const failing: Backend = {
+      ...inner,
+      status: () => Promise.reject(new Error('qstat: connection reset')),
+    };
+    const hanging: Backend = { ...inner, status: () => new Promise(() => undefined) };
+    const written: string[] = [];
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      written.push(String(chunk));
+      return true;
+    });
+    try {
+      const slow = async (x: number): Promise<number> => {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        return x;
+      };
+      expect(await map(slow, [1, 2], { ...base, dbfile, backend: failing })).toEqual([1, 2]);
+      expect(await map(slow, [3, 4], { ...base, dbfile, backend: hanging })).toEqual([3, 4]);
+    } finally {
+      stderr.mockRestore();
+    }
+    const note = written.join('');
+    expect(note).toContain('could not ask the local backend which tasks it still holds');
+    expect(note).toContain('qstat: connection reset');
+  }, 60_000);
+});
+
 describe('errors thrown by the function', () => {
   it('are not retried unless retryErrors is set', async () => {
     const { dbfile, markers } = fresh();

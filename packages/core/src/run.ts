@@ -41,6 +41,17 @@ export interface WorkerEndpoint {
 const EXPLAIN_AGAIN_MS = 2000;
 // How often a backend that cannot be asked is mentioned on stderr.
 const STATUS_NOTE_EVERY_MS = 60_000;
+// A backend call that has not answered by then counts as failed, so waiting never hangs on it.
+const BACKEND_CALL_LIMIT_MS = 120_000;
+
+/** `promise`, or a rejection naming `what` once `ms` have passed without an answer. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
+}
 
 /** Submits `spec`, turning what the backend throws into `SUBMIT_FAILED` with the backend named. */
 export async function submitJob(backend: Backend, spec: JobSpec): Promise<Submission> {
@@ -173,7 +184,11 @@ export class Run {
     const failures: string[] = [];
     for (const submission of this.submissions()) {
       try {
-        await this.backend.cancel(submission);
+        await within(
+          this.backend.cancel(submission),
+          BACKEND_CALL_LIMIT_MS,
+          `cancelling job ${submission.jobId}`,
+        );
       } catch (error) {
         failures.push(`job ${submission.jobId}: ${messageOf(error)}`);
       }
@@ -202,6 +217,8 @@ export class Run {
       const finish = (outcome: WaitOutcome | Error): void => {
         if (settled) return;
         settled = true;
+        // A poll still in flight must neither submit nor complain once the wait is over.
+        this.stopped = true;
         unsubscribe();
         clearInterval(timer);
         clearTimeout(deadlineTimer);
@@ -210,9 +227,12 @@ export class Run {
         if (outcome instanceof Error) reject(outcome);
         else resolve(outcome);
       };
+      // Safe while a poll is in flight: a poll marks tasks lost and reopens those it retries
+      // with no turn of the event loop in between, and lost tasks with retries left count as
+      // open here. So a poll stuck on a slow backend never holds up the end.
       const check = (): void => {
         checkQueued = false;
-        if (settled || stopping || polling) return;
+        if (settled || stopping) return;
         try {
           const s = this.storage.countByState(this.requestId);
           const total = Object.values(s).reduce((a, b) => a + b, 0);
@@ -344,7 +364,11 @@ export class Run {
     for (const submission of [...relevant].reverse()) {
       let report: Awaited<ReturnType<Backend['status']>>;
       try {
-        report = await this.backend.status(submission);
+        report = await within(
+          this.backend.status(submission),
+          BACKEND_CALL_LIMIT_MS,
+          `the status of job ${submission.jobId}`,
+        );
       } catch (error) {
         this.noteStatusFailure(error);
         return;
@@ -372,7 +396,12 @@ export class Run {
         const mine = [...unexplained].filter((index) => this.indicesOf(submission).has(index));
         if (mine.length === 0) continue;
         try {
-          for (const [index, reason] of await this.backend.explain(submission, mine)) {
+          const explained = await within(
+            this.backend.explain(submission, mine),
+            BACKEND_CALL_LIMIT_MS,
+            `explaining job ${submission.jobId}`,
+          );
+          for (const [index, reason] of explained) {
             reasons.set(index, reason);
             unexplained.delete(index);
           }
@@ -401,6 +430,7 @@ export class Run {
   }
 
   private noteStatusFailure(error: unknown): void {
+    if (this.stopped) return;
     const now = Date.now();
     if (now - this.statusNotedAt < STATUS_NOTE_EVERY_MS) return;
     this.statusNotedAt = now;

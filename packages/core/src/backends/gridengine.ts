@@ -103,6 +103,10 @@ export function describeAccounting(record: AccountingRecord): string {
   return `the task ended without reporting: ${how}${failedCode === 0 ? '' : ` (Grid Engine: ${failed})`}`;
 }
 
+// A scheduler command that hangs (a stuck qmaster, a dead connection) must not stall the
+// waiting: it fails after this long, and the caller asks again later.
+const COMMAND_LIMIT = { timeoutMs: 60_000 };
+
 function isContiguous(indices: readonly number[]): boolean {
   return indices.every((index, i) => index === i + 1);
 }
@@ -170,7 +174,7 @@ export function gridengine(options: GridEngineOptions): Backend {
       };
     },
     async status(submission: Submission): Promise<TaskReport> {
-      const result = await deployer.exec(`qstat -g d`);
+      const result = await deployer.exec(`qstat -g d`, COMMAND_LIMIT);
       if (result.code !== 0) {
         throw new Error(
           `[sheepdog] [gridengine] qstat failed (exit ${result.code}): ${result.stderr.trim()}`,
@@ -193,7 +197,10 @@ export function gridengine(options: GridEngineOptions): Backend {
         } else active.add(index);
       }
       if (errored.length > 0) {
-        const detail = await deployer.exec(`qstat -j ${shellQuote(submission.jobId)}`);
+        const detail = await deployer.exec(
+          `qstat -j ${shellQuote(submission.jobId)}`,
+          COMMAND_LIMIT,
+        );
         const why = /error reason\s+\d+:\s*(.*)/.exec(detail.stdout)?.[1];
         if (why)
           for (const taskId of errored)
@@ -202,7 +209,7 @@ export function gridengine(options: GridEngineOptions): Backend {
               `Grid Engine put the task in error state (Eqw): ${why.trim()}`,
             );
         for (const taskId of errored)
-          await deployer.exec(`qdel ${shellQuote(submission.jobId)} -t ${taskId}`);
+          await deployer.exec(`qdel ${shellQuote(submission.jobId)} -t ${taskId}`, COMMAND_LIMIT);
       }
       return { active, reasons };
     },
@@ -210,7 +217,7 @@ export function gridengine(options: GridEngineOptions): Backend {
       submission: Submission,
       indices: readonly number[],
     ): Promise<ReadonlyMap<number, string>> {
-      const result = await deployer.exec(`qacct -j ${shellQuote(submission.jobId)}`);
+      const result = await deployer.exec(`qacct -j ${shellQuote(submission.jobId)}`, COMMAND_LIMIT);
       const reasons = new Map<number, string>();
       if (result.code !== 0) return reasons;
       const wanted = new Set(indices);
@@ -227,7 +234,7 @@ export function gridengine(options: GridEngineOptions): Backend {
       return reasons;
     },
     async cancel(submission: Submission): Promise<void> {
-      const result = await deployer.exec(`qdel ${shellQuote(submission.jobId)}`);
+      const result = await deployer.exec(`qdel ${shellQuote(submission.jobId)}`, COMMAND_LIMIT);
       if (result.code !== 0 && !/does not exist/.test(result.stderr + result.stdout)) {
         throw new Error(
           `[sheepdog] [gridengine] qdel ${submission.jobId} failed: ${result.stderr.trim()}`,
