@@ -165,7 +165,11 @@ describe('sheepdog run', () => {
 
   it('exits 2 for a missing module, a missing arguments file, a value export and an unknown flag', async () => {
     const cwd = workdir();
-    const missing = await sheepdog(['run', './gone.mjs#f', '--args', 'gone.json'], { cwd });
+    const missing = await sheepdog(
+      ['run', './gone.mjs#f', '--args', 'gone.json', '--out', 'nowhere/out.jsonl'],
+      { cwd },
+    );
+    expect(missing.stderr).toContain('--out: the folder');
     expect(missing.status).toBe(2);
     expect(missing.stderr).toContain('./gone.mjs: no such file (looked at');
     expect(missing.stderr).toContain('--args: gone.json does not exist');

@@ -1,7 +1,7 @@
 import { usageError } from '../errors.js';
 import { loadConfig } from '../internal/config.js';
 import { exitStatusOf, openRequest, outcomeLine, readOutcomes } from '../internal/outcomes.js';
-import { parseId, writeLines } from '../internal/output.js';
+import { checkOut, parseId, writeLines } from '../internal/output.js';
 import { PROGRESS_MODES, Progress, type ProgressMode } from '../internal/progress.js';
 import { watch } from '../internal/watch.js';
 
@@ -16,6 +16,7 @@ export interface ResultsOptions extends Record<string, unknown> {
 export async function resultsCommand(id: string, opts: ResultsOptions): Promise<number> {
   const problems: string[] = [];
   const requestId = parseId(id, problems);
+  checkOut(opts.out, problems);
   const mode = (opts.progress ?? 'auto') as ProgressMode;
   if (!PROGRESS_MODES.includes(mode)) {
     problems.push(`--progress: expected one of ${PROGRESS_MODES.join(', ')}, got ${opts.progress}`);

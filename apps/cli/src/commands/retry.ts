@@ -5,7 +5,7 @@ import { loadConfig, resumeConfig } from '../internal/config.js';
 import { runFailed } from '../internal/failure.js';
 import { DETACHED, dbFlag, follow } from '../internal/follow.js';
 import { exitStatusOf, openRequest, outcomeLine, readOutcomes } from '../internal/outcomes.js';
-import { parseId, writeLines } from '../internal/output.js';
+import { checkOut, parseId, writeLines } from '../internal/output.js';
 import { PROGRESS_MODES, type ProgressMode } from '../internal/progress.js';
 
 /** Options of `sheepdog retry`. */
@@ -44,6 +44,7 @@ async function reopened(
 export async function retryCommand(id: string, opts: RetryCommandOptions): Promise<number> {
   const problems: string[] = [];
   const requestId = parseId(id, problems);
+  checkOut(opts.out, problems);
   const mode = (opts.progress ?? 'auto') as ProgressMode;
   if (!PROGRESS_MODES.includes(mode)) {
     problems.push(`--progress: expected one of ${PROGRESS_MODES.join(', ')}, got ${opts.progress}`);

@@ -7,7 +7,7 @@ import { type LoadedConfig, loadConfig, parseDuration } from '../internal/config
 import { runFailed } from '../internal/failure.js';
 import { DETACHED, dbFlag, follow } from '../internal/follow.js';
 import { exitStatusOf, outcomeLine, readOutcomes } from '../internal/outcomes.js';
-import { writeLines } from '../internal/output.js';
+import { checkOut, writeLines } from '../internal/output.js';
 import { PROGRESS_MODES, type ProgressMode } from '../internal/progress.js';
 import { parseTarget } from '../internal/target.js';
 
@@ -58,6 +58,7 @@ async function prepare(target: string, opts: RunOptions): Promise<Prepared> {
     else problems.push(`--args-format: expected json or jsonl, got ${opts.argsFormat}`);
   }
   const args = await readArgs(opts.args, format, problems);
+  checkOut(opts.out, problems);
   const progress = (opts.progress ?? 'auto') as ProgressMode;
   if (!PROGRESS_MODES.includes(progress)) {
     problems.push(`--progress: expected one of ${PROGRESS_MODES.join(', ')}, got ${opts.progress}`);
