@@ -186,6 +186,23 @@ describe('slurm backend (fake deployer)', () => {
     expect(text).not.toContain('"indices"');
   });
 
+  it('asks again for the home folder and the limits after a dropped connection', async () => {
+    const { deployer, commands } = fakeDeployer([CONFIG, HOME, [/sbatch/, { stdout: '9\n' }]]);
+    const exec = deployer.exec.bind(deployer);
+    let drops = 2;
+    deployer.exec = async (command) => {
+      if (drops > 0) {
+        drops -= 1;
+        commands.push(command);
+        throw new Error('connection lost');
+      }
+      return exec(command);
+    };
+    const backend = slurm({ host: 'head', deployer });
+    await expect(backend.submit({ ...SPEC, indices: [1] })).rejects.toThrow(/connection lost/);
+    await expect(backend.submit({ ...SPEC, indices: [1] })).resolves.toMatchObject({ jobId: '9' });
+  });
+
   it('refuses --array in slurmOpts', () => {
     const { deployer } = fakeDeployer([]);
     expect(() => slurm({ host: 'h', deployer, slurmOpts: ['--array=1-3'] })).toThrow(/--array/);

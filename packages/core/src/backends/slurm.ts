@@ -341,16 +341,25 @@ export function slurm(options: SlurmOptions): Backend {
   function absoluteDirectory(): Promise<string> {
     remoteDir ??= directory.startsWith('/')
       ? Promise.resolve(directory)
-      : deployer
-          .exec('printf %s "$HOME"')
-          .then((r) => `${r.stdout.trim()}/${directory.replace(/^~\//, '')}`);
+      : deployer.exec('printf %s "$HOME"').then(
+          (r) => `${r.stdout.trim()}/${directory.replace(/^~\//, '')}`,
+          (error: unknown) => {
+            // A dropped connection must not stick: the next submit asks again.
+            remoteDir = undefined;
+            throw error;
+          },
+        );
     return remoteDir;
   }
 
   function clusterLimits(): Promise<SlurmLimits> {
-    limits ??= deployer
-      .exec('scontrol show config')
-      .then((r) => (r.code === 0 ? parseLimits(r.stdout) : DEFAULT_LIMITS));
+    limits ??= deployer.exec('scontrol show config').then(
+      (r) => (r.code === 0 ? parseLimits(r.stdout) : DEFAULT_LIMITS),
+      (error: unknown) => {
+        limits = undefined;
+        throw error;
+      },
+    );
     return limits;
   }
 
