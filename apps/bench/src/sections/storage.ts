@@ -3,7 +3,7 @@ import { runChild } from '../internal/child.js';
 import type { Section } from '../internal/section.js';
 import { sizeLabel } from '../internal/section.js';
 import type { StorageCase, StorageCaseResult } from '../internal/storage-case.js';
-import { type Check, type Figure, figure } from '../report.js';
+import { type Check, diagnostic, type Figure, figure } from '../report.js';
 
 const CASE_SCRIPT = new URL('../internal/storage-case.js', import.meta.url);
 
@@ -28,6 +28,7 @@ export const storageSection: Section = async ({ plan, workDir, log }) => {
   for (const n of newRequestSizes) {
     const time: number[] = [];
     const rss: number[] = [];
+    const startRss: number[] = [];
     const encodeTime: number[] = [];
     const encodeRss: number[] = [];
     for (let run = 1; run <= runs; run++) {
@@ -37,6 +38,7 @@ export const storageSection: Section = async ({ plan, workDir, log }) => {
       check(`newRequest ${sizeLabel(n)} run ${run}: every task stored`, result);
       time.push(result.timeMs / 1000);
       rss.push(result.peakRssMb);
+      startRss.push(result.startRssMb);
       if (n === largest) {
         // Same run, same sizes, no storage: shows what the args' own encoding costs.
         const encoded = await storageCase({ kind: 'encodeArgs', n });
@@ -55,6 +57,12 @@ export const storageSection: Section = async ({ plan, workDir, log }) => {
         '9–11 µs',
       ),
       figure(`storage.newRequest.${n}.peakRssMb`, `${label}: peak RSS`, 'MB', rss),
+      diagnostic(
+        `storage.newRequest.${n}.startRssMb`,
+        `${label}: RSS before newRequest (Node, modules, open database)`,
+        'MB',
+        startRss,
+      ),
     );
     if (n === largest) {
       figures.push(
