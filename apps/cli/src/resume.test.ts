@@ -98,6 +98,33 @@ describe('sheepdog serve', () => {
   }, 120_000);
 });
 
+describe('sheepdog serve, interrupted', () => {
+  it('stops serving on Ctrl-C (SIGINT) with exit 130; serving again finishes the request', async () => {
+    const cwd = workdir([
+      [1, 200],
+      [2, 4000],
+    ]);
+    await runAndKill(cwd, ['--concurrency', '2', '--retries', '1', '--lost-grace', '300ms'], 1);
+    const serving = start(['serve', '--progress', 'none'], { cwd });
+    let err = '';
+    serving.stderr?.on('data', (chunk: Buffer) => {
+      err += chunk.toString('utf8');
+    });
+    const done = finished(serving, 60_000);
+    await until(() => err.includes('serving request(s) 1'));
+    serving.kill('SIGINT');
+    const r = await done;
+    expect(r.status).toBe(130);
+    expect(r.stderr).toContain('request 1: stopped serving');
+    expect(r.stderr).toContain('run `sheepdog serve --db ./sheepdog.sqlite` again to carry on');
+    const again = await sheepdog(['serve', '--progress', 'none'], { cwd, timeoutMs: 60_000 });
+    expect(again.status).toBe(0);
+    expect(
+      jsonLines((await sheepdog(['results', '1'], { cwd })).stdout).map((l) => l.result),
+    ).toEqual([1, 2]);
+  }, 120_000);
+});
+
 describe('sheepdog retry', () => {
   it('submits the failed tasks again and prints every line; then there is nothing to retry', async () => {
     const cwd = workdir([]);

@@ -147,6 +147,7 @@ export class Progress {
       this.bar = undefined;
       return;
     }
-    this.stream.write(`${this.line(counts)}\n`);
+    const text = this.line(counts);
+    if (text.replace(/, [\d.]+ tasks\/s.*$/, '') !== this.lastText) this.stream.write(`${text}\n`);
   }
 }
