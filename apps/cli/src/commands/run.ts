@@ -144,12 +144,11 @@ async function runInBackground(prepared: Prepared, opts: RunOptions): Promise<nu
     child.send(job);
   });
   child.removeAllListeners('exit');
+  if (child.connected) child.disconnect();
   if ('error' in reply) {
     process.stderr.write(`${reply.error}\n`);
-    child.disconnect();
     return reply.exitStatus;
   }
-  child.disconnect();
   child.unref();
   process.stdout.write(`${reply.requestId}\n`);
   process.stderr.write(
