@@ -49,7 +49,7 @@ describe('progress', () => {
     );
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(
-      /request 1 \[[█░]{30}\] \d\/6 \| \d done, 0 failed, 0 lost \| [\d.]+ tasks\/s \| ETA /,
+      /request 1 \[[█░]{30}\] \d\/6 \| \d done, 0 failed, 0 lost \| [\d.]+ tasks\/s \| ETA (\d+s|\d+m\d+s|\?)/,
     );
     expect(r.stdout).toMatch(/request 1 \[█{30}\] 6\/6 \| 6 done, 0 failed, 0 lost/);
     // The bar is redrawn in place (carriage returns), not printed line after line.

@@ -80,7 +80,7 @@ export class Progress {
     const f = this.figures(c);
     this.bar = new cliProgress.SingleBar(
       {
-        format: `request ${this.requestId} [{bar}] {value}/{total} | {done} done, {failed} failed, {lost} lost{extra} | {rate} tasks/s | ETA {eta}`,
+        format: `request ${this.requestId} [{bar}] {value}/{total} | {done} done, {failed} failed, {lost} lost{extra} | {rate} tasks/s | ETA {remaining}`,
         stream: this.stream,
         hideCursor: true,
         barsize: 30,
@@ -100,7 +100,7 @@ export class Progress {
       lost: c.lost,
       extra: f.extra,
       rate: f.rate.toFixed(1),
-      eta: f.eta,
+      remaining: f.eta,
     };
   }
 
