@@ -182,10 +182,11 @@ describe('the process serving a request dies', () => {
     const ids = [await a.requestId, await b.requestId];
     await Promise.all([kill(a.child), kill(b.child)]);
     const reports = await serve({ dbfile, config: WAIT });
-    expect(reports.sort((x, y) => x.requestId - y.requestId)).toEqual([
-      { requestId: ids[0], outcome: 'finished' },
-      { requestId: ids[1], outcome: 'finished' },
-    ]);
+    const byId = (x: { requestId: number }, y: { requestId: number }): number =>
+      x.requestId - y.requestId;
+    expect(reports.sort(byId)).toEqual(
+      ids.map((requestId) => ({ requestId, outcome: 'finished' })).sort(byId),
+    );
     expect((await getResults(ids[0] as number, dbfile)).map(([, r]) => r)).toEqual([10, 20, 30]);
     expect((await getResults(ids[1] as number, dbfile)).map(([, r]) => r)).toEqual([40, 50]);
     // Nothing left to serve.

@@ -90,7 +90,10 @@ export class Run {
   private known: Submission[] = [];
   private token: string | undefined;
   private statusNotedAt = 0;
+  /** The wait is over: nothing more is retried or reported. */
   private stopped = false;
+  /** {@link Run.cancel} was called: nothing more may run. */
+  private cancelled = false;
 
   /**
    * @param server - the server this process runs for the request's workers. Without one,
@@ -129,7 +132,7 @@ export class Run {
    * re-attach to it. A process that did not create the request mints a token of its own.
    */
   async submit(indices: readonly number[]): Promise<Submission> {
-    if (this.stopped) {
+    if (this.cancelled) {
       throw new SheepdogError(
         'CANCELLED',
         `request ${this.requestId} was cancelled; nothing more is submitted`,
@@ -146,6 +149,8 @@ export class Run {
       name: `sheepdog-${this.requestId}`,
     });
     this.storage.addJob(this.requestId, submission);
+    // Cancelled while the backend was submitting: stop this job too.
+    if (this.cancelled) await this.backend.cancel(submission).catch(() => undefined);
     return submission;
   }
 
@@ -180,6 +185,7 @@ export class Run {
 
   /** Cancels every submission of the request and marks its open tasks cancelled. */
   async cancel(reason: string): Promise<void> {
+    this.cancelled = true;
     this.stopped = true;
     const failures: string[] = [];
     for (const submission of this.submissions()) {
@@ -213,7 +219,7 @@ export class Run {
       let settled = false;
       let stopping = false;
       let checkQueued = false;
-      let polling: Promise<void> | undefined;
+      let polling = false;
       const finish = (outcome: WaitOutcome | Error): void => {
         if (settled) return;
         settled = true;
@@ -258,34 +264,32 @@ export class Run {
           setImmediate(check);
         }) ?? ((): void => undefined);
       const poll = async (): Promise<void> => {
-        if (polling !== undefined || settled || stopping) return;
+        if (polling || settled || stopping) return;
         // Without a server of its own, this process only watches: results come from elsewhere.
         if (this.server === undefined) {
           check();
           return;
         }
-        polling = this.poll(options);
+        polling = true;
         try {
-          await polling;
+          await this.poll(options);
         } catch (error) {
           finish(error instanceof Error ? error : new Error(String(error)));
           return;
         } finally {
-          polling = undefined;
+          polling = false;
         }
         check();
       };
+      // A poll in flight is not waited for (it may be stuck on the backend): a job it is
+      // submitting right now is cancelled as soon as the backend has accepted it.
       const stop = (outcome: WaitOutcome, reason: string): void => {
         if (stopping || settled) return;
         stopping = true;
-        // Let a poll in flight finish first, so that it submits nothing after the cancel.
-        void (polling ?? Promise.resolve())
-          .catch(() => undefined)
-          .then(() => this.cancel(reason))
-          .then(
-            () => finish(outcome),
-            (error: unknown) => finish(error instanceof Error ? error : new Error(String(error))),
-          );
+        this.cancel(reason).then(
+          () => finish(outcome),
+          (error: unknown) => finish(error instanceof Error ? error : new Error(String(error))),
+        );
       };
       const timer = setInterval(() => void poll(), options.pollIntervalMs);
       const onAbort = (): void => {
