@@ -50,6 +50,20 @@ function rowsPerTask(dbfile: string, requestId: number): { results: number; done
   }
 }
 
+/** Runs `body` with stderr silenced (the notes about lost tasks), returning what was written. */
+async function quietly<T>(body: () => Promise<T>): Promise<[T, string]> {
+  const written: string[] = [];
+  const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+    written.push(String(chunk));
+    return true;
+  });
+  try {
+    return [await body(), written.join('')];
+  } finally {
+    spy.mockRestore();
+  }
+}
+
 /** Dies on its first attempt for each listed index: SIGKILL or a throw, as `how` says. */
 const flaky = (i: number, how: 'kill' | 'throw' | 'ok'): number => {
   const fs = require('node:fs');
@@ -78,30 +92,19 @@ function recording(tokens: string[]): Backend {
 
 describe('a task that dies without reporting', () => {
   it('is marked lost with its signal, and map resolves in bounded time with null there', async () => {
-    const { dbfile, markers } = fresh();
-    const written: string[] = [];
-    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-      written.push(String(chunk));
-      return true;
-    });
+    const { dbfile } = fresh();
+    const dies = (i: number): number => {
+      if (i === 2) process.kill(process.pid, 'SIGKILL');
+      return i;
+    };
     const started = Date.now();
-    let results: unknown[];
-    try {
-      const dies = (i: number): number => {
-        if (i === 2) process.kill(process.pid, 'SIGKILL');
-        return i;
-      };
-      results = await map(dies, [1, 2, 3], { ...base, dbfile }, { MARKERS: markers });
-    } finally {
-      stderr.mockRestore();
-    }
+    const [results, note] = await quietly(() => map(dies, [1, 2, 3], { ...base, dbfile }));
     expect(Date.now() - started).toBeLessThan(15_000);
     expect(results).toEqual([1, null, 3]);
     const id = lastRequest(dbfile);
     const states = await getTaskStates(id, dbfile);
     expect(states.map((t) => t.state)).toEqual(['done', 'lost', 'done']);
     expect(states[1]?.reason).toMatch(/killed by signal SIGKILL/);
-    const note = written.join('');
     expect(note).toContain(`request ${id}: 1 task(s) were lost`);
     expect(note).toContain('getTaskStates');
   }, 60_000);
@@ -135,17 +138,13 @@ describe('a task that dies without reporting', () => {
 
   it('stays lost when every attempt dies, after exactly `retries` resubmissions', async () => {
     const { dbfile } = fresh();
-    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-    let results: unknown[];
-    try {
-      results = await map(
-        (i: number) => (i === 1 ? process.kill(process.pid, 'SIGKILL') : i),
-        [1, 2],
-        { ...base, dbfile, retries: 2 },
-      );
-    } finally {
-      stderr.mockRestore();
-    }
+    const [results] = await quietly(() =>
+      map((i: number) => (i === 1 ? process.kill(process.pid, 'SIGKILL') : i), [1, 2], {
+        ...base,
+        dbfile,
+        retries: 2,
+      }),
+    );
     expect(results).toEqual([null, 2]);
     const id = lastRequest(dbfile);
     const storage = new Storage(dbfile);
@@ -158,6 +157,36 @@ describe('a task that dies without reporting', () => {
   }, 60_000);
 });
 
+describe('a backend whose reasons come late (accounting written after the task ended)', () => {
+  it('is asked once more before the task gets a generic reason', async () => {
+    const { dbfile } = fresh();
+    const inner = local({ concurrency: 4 });
+    const asked: number[][] = [];
+    const lagging: Backend = {
+      ...inner,
+      async status(submission) {
+        return { active: (await inner.status(submission)).active };
+      },
+      async explain(_submission, indices) {
+        asked.push([...indices]);
+        return new Map(asked.length < 2 ? [] : indices.map((i) => [i, 'from accounting, late']));
+      },
+    };
+    const [results] = await quietly(() =>
+      map((i: number) => (i === 2 ? process.kill(process.pid, 'SIGKILL') : i), [1, 2], {
+        ...base,
+        dbfile,
+        backend: lagging,
+      }),
+    );
+    expect(results).toEqual([1, null]);
+    expect(asked).toEqual([[2], [2]]);
+    expect((await getTaskStates(lastRequest(dbfile), dbfile))[1]?.reason).toBe(
+      'from accounting, late',
+    );
+  }, 60_000);
+});
+
 describe('a backend that cannot be asked', () => {
   it('does not hold up the end: results still finish the map, with a note when status fails', async () => {
     const { dbfile } = fresh();
@@ -167,22 +196,14 @@ describe('a backend that cannot be asked', () => {
       status: () => Promise.reject(new Error('qstat: connection reset')),
     };
     const hanging: Backend = { ...inner, status: () => new Promise(() => undefined) };
-    const written: string[] = [];
-    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-      written.push(String(chunk));
-      return true;
-    });
-    try {
-      const slow = async (x: number): Promise<number> => {
-        await new Promise((resolve) => setTimeout(resolve, 500));
-        return x;
-      };
+    const slow = async (x: number): Promise<number> => {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      return x;
+    };
+    const [, note] = await quietly(async () => {
       expect(await map(slow, [1, 2], { ...base, dbfile, backend: failing })).toEqual([1, 2]);
       expect(await map(slow, [3, 4], { ...base, dbfile, backend: hanging })).toEqual([3, 4]);
-    } finally {
-      stderr.mockRestore();
-    }
-    const note = written.join('');
+    });
     expect(note).toContain('could not ask the local backend which tasks it still holds');
     expect(note).toContain('qstat: connection reset');
   }, 60_000);

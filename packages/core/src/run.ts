@@ -59,10 +59,9 @@ export async function submitJob(backend: Backend, spec: JobSpec): Promise<Submis
     return await backend.submit(spec);
   } catch (error) {
     if (error instanceof SheepdogError) throw error;
-    const message = error instanceof Error ? error.message : String(error);
     throw new SheepdogError(
       'SUBMIT_FAILED',
-      `[${backend.name}] could not submit tasks of request ${spec.requestId}: ${message}`,
+      `[${backend.name}] could not submit tasks of request ${spec.requestId}: ${messageOf(error)}`,
       { cause: error, requestId: spec.requestId },
     );
   }
@@ -395,7 +394,13 @@ export class Run {
     }
     if (due.length === 0) return;
     if (this.backend.explain) {
-      const unexplained = new Set(due.filter((index) => !reasons.has(index)));
+      // Asked at most twice: when the task is due, and once more when its second look is due.
+      const unexplained = new Set(
+        due.filter((index) => {
+          const again = this.explainAgainAt.get(index);
+          return !reasons.has(index) && (again === undefined || now >= again);
+        }),
+      );
       for (const submission of [...relevant].reverse()) {
         const mine = [...unexplained].filter((index) => this.indicesOf(submission).has(index));
         if (mine.length === 0) continue;
@@ -425,7 +430,7 @@ export class Run {
         }
         if (now < again) continue;
       }
-      // The task may have reported while the backend was being asked.
+      // markLost leaves alone a task that reported while the backend was being asked.
       reason ??= `the ${this.backend.name} backend no longer holds the task, it never reported, and the backend could not say why`;
       this.storage.markLost(this.requestId, index, reason);
       this.missingSince.delete(index);
