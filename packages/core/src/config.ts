@@ -127,6 +127,8 @@ export interface StoredConfig {
   readonly retryErrors?: boolean;
   readonly pollIntervalMs?: number;
   readonly lostGraceMs?: number;
+  /** The address the server was bound to: a request kept to loopback stays there. */
+  readonly bindHost?: string;
 }
 
 const STORED_KEYS = [
@@ -145,6 +147,7 @@ const STORED_KEYS = [
   'retryErrors',
   'pollIntervalMs',
   'lostGraceMs',
+  'bindHost',
 ] as const satisfies readonly (keyof StoredConfig & keyof ResolvedConfig)[];
 
 /** The part of a resolved config that is stored with a request; see {@link StoredConfig}. */

@@ -10,11 +10,13 @@ import { pathToFileURL } from 'node:url';
 import { createRequest, getServer } from '@sheepdog/server';
 import { Storage } from '@sheepdog/storage';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { fromStoredConfig, toStoredConfig } from './config.js';
 import {
   cancel,
   getResults,
   map,
   mapAsync,
+  parseConfig,
   resume,
   retry,
   type SheepdogConfig,
@@ -262,3 +264,52 @@ describe('cancel, retry and resume from another process', () => {
 
 // Given to the task in `ns`; declared here only so that `dies` type-checks.
 const MARKER = '';
+
+describe('what a request keeps of its config', () => {
+  it('keeps the keys a later process needs, no secrets, and lets the caller override them', () => {
+    const resolved = parseConfig({
+      host: 'head',
+      sshUser: 'me',
+      sshKeyfile: '/home/me/.ssh/id_ed25519',
+      geOpts: ['-l h_rt=1:00:00'],
+      retries: 2,
+      bindHost: '127.0.0.1',
+      timeout: 1000,
+      signal: new AbortController().signal,
+      verbose: true,
+      dbfile: '/tmp/x.sqlite',
+    });
+    const stored = toStoredConfig(resolved, 'gridengine', { port: 4000, localhost: 'me.example' });
+    expect(stored).toEqual({
+      backend: 'gridengine',
+      port: 4000,
+      localhost: 'me.example',
+      host: 'head',
+      sshUser: 'me',
+      sshKeyfile: '/home/me/.ssh/id_ed25519',
+      sshDir: '.sheepdog',
+      geOpts: ['-l h_rt=1:00:00'],
+      retries: 2,
+      retryErrors: false,
+      pollIntervalMs: 1000,
+      lostGraceMs: 5000,
+      bindHost: '127.0.0.1',
+    });
+    // JSON round trip, as the database keeps it; the caller's keys win.
+    const merged = fromStoredConfig(JSON.parse(JSON.stringify(stored)), {
+      sshKeyfile: '/elsewhere/key',
+      retries: 0,
+    });
+    expect(merged).toMatchObject({
+      backend: 'gridengine',
+      host: 'head',
+      sshKeyfile: '/elsewhere/key',
+      retries: 0,
+    });
+    expect(merged).not.toHaveProperty('port');
+    expect(merged).not.toHaveProperty('localhost');
+    expect(fromStoredConfig({ ...stored, backend: 'my-own' }, undefined)).not.toHaveProperty(
+      'backend',
+    );
+  });
+});
