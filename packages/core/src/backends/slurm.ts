@@ -310,6 +310,11 @@ function clusterOf(submission: Submission): string[] {
   return typeof cluster === 'string' ? ['-M', shellQuote(cluster)] : [];
 }
 
+// A scheduler command that hangs (a stuck slurmctld, a dead connection) must not stall the
+// waiting: it fails after this long, and core asks again later. sbatch is not bounded: it
+// retries by itself while slurmctld is busy, and giving up could leave a job nobody tracks.
+const COMMAND_LIMIT = { timeoutMs: 60_000 };
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -341,7 +346,7 @@ export function slurm(options: SlurmOptions): Backend {
   function absoluteDirectory(): Promise<string> {
     remoteDir ??= directory.startsWith('/')
       ? Promise.resolve(directory)
-      : deployer.exec('printf %s "$HOME"').then(
+      : deployer.exec('printf %s "$HOME"', COMMAND_LIMIT).then(
           (r) => `${r.stdout.trim()}/${directory.replace(/^~\//, '')}`,
           (error: unknown) => {
             // A dropped connection must not stick: the next submit asks again.
@@ -353,7 +358,7 @@ export function slurm(options: SlurmOptions): Backend {
   }
 
   function clusterLimits(): Promise<SlurmLimits> {
-    limits ??= deployer.exec('scontrol show config').then(
+    limits ??= deployer.exec('scontrol show config', COMMAND_LIMIT).then(
       (r) => (r.code === 0 ? parseLimits(r.stdout) : DEFAULT_LIMITS),
       (error: unknown) => {
         limits = undefined;
@@ -381,7 +386,7 @@ export function slurm(options: SlurmOptions): Backend {
 
   async function cancelParts(parts: readonly SlurmPart[], cluster: string[]): Promise<void> {
     const ids = parts.map((part) => shellQuote(part.jobId));
-    const result = await deployer.exec(['scancel', ...cluster, ...ids].join(' '));
+    const result = await deployer.exec(['scancel', ...cluster, ...ids].join(' '), COMMAND_LIMIT);
     if (result.code !== 0) {
       throw new Error(
         `[sheepdog] [slurm] scancel ${parts.map((p) => p.jobId).join(' ')} failed on ${options.host} (exit ${result.code}): ${result.stderr.trim()}`,
@@ -462,13 +467,13 @@ export function slurm(options: SlurmOptions): Backend {
         '-o',
         shellQuote('%F|%K|%T'),
       ].join(' ');
-      let result = await deployer.exec(command);
+      let result = await deployer.exec(command, COMMAND_LIMIT);
       // An id slurmctld has forgotten (MinJobAge after the end) is not an error: nothing is left.
       const forgotten = (): boolean => /Invalid job id/i.test(result.stderr);
       if (result.code !== 0 && !forgotten()) {
         // slurmctld can be briefly unreachable (restart, busy): ask once more before failing.
         await sleep(1000);
-        result = await deployer.exec(command);
+        result = await deployer.exec(command, COMMAND_LIMIT);
       }
       const active = new Set<number>();
       if (result.code !== 0) {
@@ -508,7 +513,7 @@ export function slurm(options: SlurmOptions): Backend {
       const reasons = new Map<number, string>();
       const deadline = Date.now() + accountingWaitMs;
       for (;;) {
-        const result = await deployer.exec(command);
+        const result = await deployer.exec(command, COMMAND_LIMIT);
         // Accounting disabled (no slurmdbd) or unreachable: nothing to explain with.
         if (result.code !== 0) return reasons;
         for (const record of parseSacct(result.stdout)) {
