@@ -53,11 +53,17 @@ export const tasks = sqliteTable(
     attempts: integer('attempts').notNull().default(0),
     reason: text('reason'),
     updatedAt: integer('updated_at').notNull(),
+    /**
+     * When a leased task's lease runs out (ms since the epoch); `null` for a task fetched one at
+     * a time, which never returns to the pool by itself.
+     */
+    leaseUntil: integer('lease_until'),
   },
   (t) => [
     uniqueIndex('tasks_request_job_unique').on(t.requestId, t.jobIndex),
-    // Progress and status queries count tasks per state within one request.
-    index('tasks_request_state_idx').on(t.requestId, t.state),
+    // Progress and status queries count tasks per state within one request; leasing takes the
+    // lowest job indexes of one state, which the trailing job_index serves without a sort.
+    index('tasks_request_state_job_idx').on(t.requestId, t.state, t.jobIndex),
   ],
 );
 

@@ -502,7 +502,7 @@ describe('the database file', () => {
         .all() as { name: string; sql: string }[];
       const byName = Object.fromEntries(indexes.map((i) => [i.name, i.sql]));
       expect(byName.tasks_request_job_unique).toMatch(/UNIQUE INDEX.*\(`request_id`,`job_index`\)/);
-      expect(byName.tasks_request_state_idx).toMatch(/\(`request_id`,`state`\)/);
+      expect(byName.tasks_request_state_job_idx).toMatch(/\(`request_id`,`state`,`job_index`\)/);
       expect(byName.results_request_job_unique).toMatch(/UNIQUE/);
       expect(byName.errors_request_job_unique).toMatch(/UNIQUE/);
       const plan = db

@@ -82,6 +82,41 @@ export interface JobRecord {
   readonly meta?: Readonly<Record<string, unknown>>;
 }
 
+/** A task handed out by {@link Storage.leaseTasks}: its job index and serialised arguments. */
+export interface LeasedTask {
+  readonly jobIndex: number;
+  readonly args: Uint8Array;
+}
+
+/** Options of {@link Storage.leaseTasks}. */
+export interface LeaseOptions {
+  /** Most tasks to hand out (1..10,000). */
+  readonly max: number;
+  /** How long the lease lasts, in ms; a task without a result by then goes back to the pool. */
+  readonly leaseMs: number;
+  /**
+   * A task whose lease ran out after this many attempts is marked `lost` instead of being
+   * leased again.
+   * @default unlimited
+   */
+  readonly maxAttempts?: number;
+}
+
+/** One result or error of a batch stored by {@link Storage.storeOutcomes}. */
+export interface Outcome {
+  readonly jobIndex: number;
+  readonly kind: 'result' | 'error';
+  /** The result payload, or the error's stack as UTF-8 bytes. */
+  readonly payload: Uint8Array;
+}
+
+/**
+ * What became of one {@link Outcome}: `stored` (the task's first outcome), `duplicate` (it had
+ * one already; nothing changed), `cancelled` (the task was cancelled; refused), `unknown` (no
+ * such task).
+ */
+export type OutcomeStatus = 'stored' | 'duplicate' | 'cancelled' | 'unknown';
+
 /** What a worker needs to run one task, as returned by {@link Storage.getDetails}. */
 export type TaskDetails = [func: Uint8Array, ns: Uint8Array, args: Uint8Array];
 
@@ -123,6 +158,10 @@ export class Storage {
   readonly #storeResultTxn: Database.Transaction<(params: StoreParams) => boolean>;
   readonly #storeErrorTxn: Database.Transaction<(params: StoreParams) => boolean>;
   readonly #reopenTxn: Database.Transaction<(id: number, indices: number[]) => number[]>;
+  readonly #leaseTxn: Database.Transaction<(id: number, options: LeaseOptions) => LeasedTask[]>;
+  readonly #outcomesTxn: Database.Transaction<
+    (id: number, items: readonly Outcome[]) => OutcomeStatus[]
+  >;
 
   /**
    * Opens (creating if needed) the SQLite file and applies any pending migrations.
@@ -219,6 +258,73 @@ export class Storage {
       }
       return reopened;
     });
+    this.#leaseTxn = db.transaction((id: number, options: LeaseOptions): LeasedTask[] => {
+      const now = Date.now();
+      const { max, leaseMs, maxAttempts } = options;
+      const pending = this.#q.leasePending.all({ id, max });
+      const expired = this.#q.leaseExpired.all({ id, now, max });
+      if (pending.length === 0 && expired.length === 0 && !this.#exists(id)) {
+        throw unknownRequest(id, this.dbfile);
+      }
+      // Both lists come sorted by job index: merge them, so the lowest indexes go out first.
+      const leased: LeasedTask[] = [];
+      const until = now + leaseMs;
+      let p = 0;
+      let e = 0;
+      while (leased.length < max && (p < pending.length || e < expired.length)) {
+        const a = pending[p];
+        const b = expired[e];
+        let row: [number, Buffer, number];
+        if (b === undefined || (a !== undefined && a[0] < b[0])) {
+          row = a as [number, Buffer, number];
+          p += 1;
+        } else {
+          row = b;
+          e += 1;
+        }
+        const [jobIndex, args, attempts] = row;
+        if (maxAttempts !== undefined && attempts >= maxAttempts) {
+          this.#q.markLost.run({
+            requestId: id,
+            jobIndex,
+            now,
+            reason: `its lease ran out without a result ${attempts} time${attempts === 1 ? '' : 's'}, and no retries are left: the worker holding it died or was killed, or the task runs longer than the lease`,
+          });
+          continue;
+        }
+        this.#q.markLeased.run({ requestId: id, jobIndex, now, until });
+        leased.push({ jobIndex, args: toBytes(args) });
+      }
+      return leased;
+    });
+    this.#outcomesTxn = db.transaction((id: number, items: readonly Outcome[]): OutcomeStatus[] => {
+      if (!this.#exists(id)) throw unknownRequest(id, this.dbfile);
+      const now = Date.now();
+      return items.map(({ jobIndex, kind, payload }): OutcomeStatus => {
+        const params = { requestId: id, jobIndex, payload: toBuffer(payload), now };
+        if (kind === 'result') {
+          if (this.#q.insertResult.run(params).changes === 1) {
+            this.#q.markDone.run({ requestId: id, jobIndex, now });
+            this.#q.deleteError.run({ requestId: id, jobIndex });
+            return 'stored';
+          }
+        } else if (this.#q.insertError.run(params).changes === 1) {
+          this.#q.markFailed.run({ requestId: id, jobIndex, now });
+          return 'stored';
+        }
+        const state = this.#q.taskState.get({ requestId: id, jobIndex });
+        if (state === undefined) return 'unknown';
+        return state === 'cancelled' ? 'cancelled' : 'duplicate';
+      });
+    });
+  }
+
+  /**
+   * Whether `id` names a request: the constructor's transactions are built before any method
+   * runs, so this reads the statement table lazily.
+   */
+  #exists(id: number): boolean {
+    return this.#q.requestExists.get({ id }) !== undefined;
   }
 
   /**
@@ -331,6 +437,73 @@ export class Storage {
     if (changes === 1) return true;
     this.#requireOpenTask(requestId, jobIndex);
     return false;
+  }
+
+  /**
+   * Leases up to `max` tasks for one worker, in one transaction: pending tasks and running tasks
+   * whose lease has run out, lowest job indexes first. Each becomes `running` with
+   * `attempts + 1` and a lease of `leaseMs`. An empty list means nothing is left to lease (the
+   * remaining tasks are leased by other workers, or finished).
+   *
+   * @throws {@link StorageError} `UNKNOWN_REQUEST` or `INVALID_ARGUMENT`
+   */
+  leaseTasks(requestId: number, options: LeaseOptions): LeasedTask[] {
+    const id = this.#requestId(requestId);
+    const { max, leaseMs, maxAttempts } = options;
+    if (!Number.isSafeInteger(max) || max < 1 || max > 10_000) {
+      throw new StorageError(
+        'INVALID_ARGUMENT',
+        `max must be an integer in 1..10000, got ${describe(max)}.`,
+      );
+    }
+    if (!Number.isSafeInteger(leaseMs) || leaseMs < 1) {
+      throw new StorageError(
+        'INVALID_ARGUMENT',
+        `leaseMs must be a positive integer, got ${describe(leaseMs)}.`,
+      );
+    }
+    if (maxAttempts !== undefined && (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1)) {
+      throw new StorageError(
+        'INVALID_ARGUMENT',
+        `maxAttempts must be a positive integer, got ${describe(maxAttempts)}.`,
+      );
+    }
+    return this.#guard('leaseTasks', () => this.#leaseTxn.immediate(id, options));
+  }
+
+  /**
+   * Stores a batch of results and errors in one transaction, with the rules of
+   * {@link Storage.storeResult} and {@link Storage.storeError} per item: the first outcome of a
+   * task wins, a cancelled task refuses, and an unknown job index is reported, not thrown.
+   *
+   * @returns one status per item, in order
+   * @throws {@link StorageError} `UNKNOWN_REQUEST` or `INVALID_ARGUMENT`
+   */
+  storeOutcomes(requestId: number, items: readonly Outcome[]): OutcomeStatus[] {
+    const id = this.#requestId(requestId);
+    items.forEach((item, i) => {
+      assertId(`items[${i}].jobIndex`, item.jobIndex);
+      if (item.kind !== 'result' && item.kind !== 'error') {
+        throw new StorageError(
+          'INVALID_ARGUMENT',
+          `items[${i}].kind must be 'result' or 'error', got ${describe(item.kind)}.`,
+        );
+      }
+      assertBytes(`items[${i}].payload`, item.payload);
+    });
+    return this.#guard('storeOutcomes', () => this.#outcomesTxn.immediate(id, items));
+  }
+
+  /**
+   * The request's function and namespace payloads, which every task shares.
+   *
+   * @throws {@link StorageError} `UNKNOWN_REQUEST` or `INVALID_ARGUMENT`
+   */
+  getCode(requestId: number): [func: Uint8Array, ns: Uint8Array] {
+    const id = this.#requestId(requestId);
+    const row = this.#guard('getCode', () => this.#q.getCode.get({ id }));
+    if (row === undefined) throw unknownRequest(id, this.dbfile);
+    return [toBytes(row[0]), toBytes(row[1])];
   }
 
   /**
@@ -861,6 +1034,25 @@ function prepareStatements(db: Database.Database) {
       `UPDATE tasks SET state = 'running', attempts = attempts + 1, updated_at = @now
        WHERE request_id = @requestId AND job_index = @jobIndex
          AND state IN ('pending', 'running', 'lost')`,
+    ),
+    getCode: db.prepare<Id, [Buffer, Buffer]>('SELECT func, ns FROM requests WHERE id = @id').raw(),
+    leasePending: db
+      .prepare<Id & { max: number }, [number, Buffer, number]>(
+        `SELECT job_index, args, attempts FROM tasks WHERE request_id = @id AND state = 'pending'
+         ORDER BY job_index LIMIT @max`,
+      )
+      .raw(),
+    leaseExpired: db
+      .prepare<Id & { max: number; now: number }, [number, Buffer, number]>(
+        `SELECT job_index, args, attempts FROM tasks WHERE request_id = @id AND state = 'running'
+           AND lease_until IS NOT NULL AND lease_until <= @now
+         ORDER BY job_index LIMIT @max`,
+      )
+      .raw(),
+    markLeased: db.prepare<TaskKey & { now: number; until: number }>(
+      `UPDATE tasks SET state = 'running', attempts = attempts + 1, lease_until = @until,
+         updated_at = @now
+       WHERE request_id = @requestId AND job_index = @jobIndex`,
     ),
     taskState: db
       .prepare<TaskKey, TaskState>(
