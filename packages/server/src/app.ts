@@ -5,6 +5,7 @@ import { bodyLimit as bodyLimitMiddleware } from 'hono/body-limit';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
 import { tokenMatches } from './internal/token.js';
+import { decodeOutcomeFrames, OUTCOME_FRAMES_TYPE, type OutcomeFrame } from './outcome-frames.js';
 import { ServerError } from './server-error.js';
 
 /** Largest request body accepted by default: 64 MiB. */
@@ -67,6 +68,10 @@ export type WireErrorCode =
   | 'INTERNAL';
 
 const TASK_PATH = '/v1/requests/:requestId/tasks/:jobIndex';
+const REQUEST_PATH = '/v1/requests/:requestId';
+
+/** Longest lease a worker may ask for: a day. */
+const MAX_LEASE_MS = 24 * 60 * 60 * 1000;
 
 const idParam = (name: string) =>
   z
@@ -77,7 +82,33 @@ const idParam = (name: string) =>
     .transform(Number)
     .refine(Number.isSafeInteger, { error: `${name} is larger than the largest safe integer` });
 
-const taskParams = z.object({ requestId: idParam('requestId'), jobIndex: idParam('jobIndex') });
+const taskParams = z.object({
+  requestId: idParam('requestId'),
+  jobIndex: idParam('jobIndex').optional(),
+});
+
+const leaseBody = z
+  .object({
+    max: z.number().int().min(1).max(10_000),
+    leaseMs: z.number().int().min(1).max(MAX_LEASE_MS),
+    withCode: z.boolean().optional(),
+  })
+  .strict();
+
+const jsonOutcomes = z
+  .array(
+    z
+      .object({
+        jobIndex: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+        result: z.base64().optional(),
+        error: z.base64().optional(),
+      })
+      .strict()
+      .refine((o) => (o.result === undefined) !== (o.error === undefined), {
+        error: 'each item carries exactly one of "result" and "error" (base64)',
+      }),
+  )
+  .max(100_000);
 
 const resultBody = z.instanceof(Uint8Array).refine((body) => body.length > 0, {
   error: 'the result body is empty: send the serialised result as raw bytes',
@@ -197,7 +228,7 @@ export function createApp(storage: Storage, options: AppOptions = {}): Hono<AppE
         params.error.issues.map((i) => i.message).join('; '),
       );
     }
-    const { requestId, jobIndex } = params.data;
+    const { requestId, jobIndex = 0 } = params.data;
     const header = c.req.header('authorization') ?? '';
     const match = /^Bearer +(\S+)\s*$/i.exec(header);
     if (match?.[1] === undefined) {
@@ -271,6 +302,116 @@ export function createApp(storage: Storage, options: AppOptions = {}): Hono<AppE
     return stored(c, 'error', storage.storeError(c.get('requestId'), c.get('jobIndex'), body));
   });
 
+  // Leasing (protocol v1 addition): a worker takes a chunk of tasks at a time and posts their
+  // outcomes in batches, so N tasks need N / chunk round trips instead of 2 N.
+  // A lease that runs out goes back to the pool; after 1 + `retries` attempts (the request's
+  // stored config) the task is lost instead. Read once per request: config never changes.
+  const maxAttempts = new Map<number, number | undefined>();
+  const attemptsOf = (requestId: number): number | undefined => {
+    if (maxAttempts.has(requestId)) return maxAttempts.get(requestId);
+    const config = storage.getRequest(requestId).config as { retries?: unknown } | null;
+    const retries = config?.retries;
+    const value =
+      typeof retries === 'number' && Number.isSafeInteger(retries) && retries >= 0
+        ? retries + 1
+        : undefined;
+    maxAttempts.set(requestId, value);
+    return value;
+  };
+
+  app.post(`${REQUEST_PATH}/lease`, authorize, limit, async (c) => {
+    const requestId = c.get('requestId');
+    let raw: unknown;
+    try {
+      raw = await c.req.json();
+    } catch {
+      throw new WireError(400, 'INVALID_BODY', 'the lease body must be JSON {"max", "leaseMs"}');
+    }
+    const body = leaseBody.safeParse(raw);
+    if (!body.success) {
+      throw new WireError(400, 'INVALID_BODY', body.error.issues.map(describeIssue).join('; '));
+    }
+    const { max, leaseMs, withCode } = body.data;
+    const maxAttemptsOfRequest = attemptsOf(requestId);
+    const tasks = storage.leaseTasks(requestId, {
+      max,
+      leaseMs,
+      ...(maxAttemptsOfRequest === undefined ? {} : { maxAttempts: maxAttemptsOfRequest }),
+    });
+    const answer: { func?: string; ns?: string; tasks: { jobIndex: number; args: string }[] } = {
+      tasks: tasks.map((t) => ({ jobIndex: t.jobIndex, args: base64(t.args) })),
+    };
+    if (withCode === true) {
+      const [func, ns] = storage.getCode(requestId);
+      answer.func = base64(func);
+      answer.ns = base64(ns);
+    }
+    return c.json(answer);
+  });
+
+  app.post(`${REQUEST_PATH}/results`, authorize, limit, async (c) => {
+    const requestId = c.get('requestId');
+    const mediaType = (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
+    const body = new Uint8Array(await c.req.arrayBuffer());
+    let outcomes: OutcomeFrame[];
+    if (mediaType === 'application/json') {
+      let raw: unknown;
+      try {
+        raw = JSON.parse(Buffer.from(body).toString('utf8'));
+      } catch {
+        throw new WireError(400, 'INVALID_BODY', 'the results body is not valid JSON');
+      }
+      const items = jsonOutcomes.safeParse(raw);
+      if (!items.success) {
+        throw new WireError(400, 'INVALID_BODY', items.error.issues.map(describeIssue).join('; '));
+      }
+      outcomes = items.data.map((item) =>
+        item.result !== undefined
+          ? { jobIndex: item.jobIndex, kind: 'result', payload: Buffer.from(item.result, 'base64') }
+          : {
+              jobIndex: item.jobIndex,
+              kind: 'error',
+              payload: Buffer.from(item.error ?? '', 'base64'),
+            },
+      );
+    } else if (mediaType === OUTCOME_FRAMES_TYPE) {
+      const decoded = decodeOutcomeFrames(body);
+      if (typeof decoded === 'string') throw new WireError(400, 'INVALID_BODY', decoded);
+      outcomes = decoded;
+    } else {
+      throw new WireError(
+        415,
+        'UNSUPPORTED_MEDIA_TYPE',
+        `send the results as ${OUTCOME_FRAMES_TYPE} frames or as application/json, not ${mediaType || 'an untyped body'}`,
+      );
+    }
+    for (const [i, o] of outcomes.entries()) {
+      if (o.jobIndex < 1) {
+        throw new WireError(400, 'INVALID_BODY', `item ${i + 1}: jobIndex must be positive`);
+      }
+      if (o.payload.byteLength === 0) {
+        throw new WireError(400, 'INVALID_BODY', `item ${i + 1} (task ${o.jobIndex}) is empty`);
+      }
+      if (o.kind === 'error' && !isUtf8(o.payload)) {
+        throw new WireError(
+          400,
+          'INVALID_BODY',
+          `item ${i + 1} (task ${o.jobIndex}): the error is not UTF-8 text`,
+        );
+      }
+    }
+    const statuses = storage.storeOutcomes(requestId, outcomes);
+    if (onTask !== undefined) {
+      statuses.forEach((status, i) => {
+        const o = outcomes[i];
+        if (status === 'stored' && o !== undefined) {
+          onTask({ requestId, jobIndex: o.jobIndex, kind: o.kind });
+        }
+      });
+    }
+    return c.json({ ok: true, statuses });
+  });
+
   app.notFound((c) =>
     fail(
       c,
@@ -302,6 +443,10 @@ export function createApp(storage: Storage, options: AppOptions = {}): Hono<AppE
   });
 
   return app;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  return issue.path.length > 0 ? `${issue.path.join('.')}: ${issue.message}` : issue.message;
 }
 
 function fail(

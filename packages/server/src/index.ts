@@ -11,5 +11,11 @@ export {
   type WireErrorCode,
 } from './app.js';
 export { addRequestToken, type CreatedRequest, createRequest } from './create-request.js';
+export {
+  decodeOutcomeFrames,
+  encodeOutcomeFrames,
+  OUTCOME_FRAMES_TYPE,
+  type OutcomeFrame,
+} from './outcome-frames.js';
 export { getServer, type ServerOptions, type SheepdogServer, type TaskListener } from './server.js';
 export { ServerError, type ServerErrorCode } from './server-error.js';
