@@ -376,3 +376,24 @@ describe('node runs the rendered file', () => {
     expect(ran.stderr).toContain('no task id');
   });
 });
+
+describe('lease mode', () => {
+  it('runs nArgs workers that lease, with the settings passed to main()', () => {
+    const text = jobFile({
+      url: 'http://head:8080/',
+      token: 'tok',
+      requestId: 3,
+      nArgs: 4,
+      lease: { leaseMs: 2000, maxChunk: 50 },
+    });
+    expect(text).toContain('//$ -t 1-4');
+    expect(text).toContain('4 lease-mode workers');
+    expect(text).toContain('"lease":{"leaseMs":2000,"maxChunk":50}');
+  });
+
+  it('refuses indices and bad settings', () => {
+    const base = { url: 'http://head:8080/', token: 'tok', requestId: 3 };
+    expect(() => jobFile({ ...base, indices: [1, 2], lease: {} })).toThrow(/nArgs/);
+    expect(() => jobFile({ ...base, nArgs: 2, lease: { leaseMs: 0 } })).toThrow(/leaseMs/);
+  });
+});

@@ -40,6 +40,18 @@ export interface JobFileOptions {
   maxHeapMb?: number;
   /** HTTP retries after the first try; see `@sheepdog/worker`. @default unset (the worker's 11) */
   httpRetries?: number;
+  /**
+   * Lease mode: every array task leases chunks of the request's tasks until none remain, so
+   * `nArgs` is the number of workers (array tasks), not of tasks. The settings go to the
+   * worker's `main({ lease })` as given; `{}` takes the worker's defaults.
+   * @default unset (array task k runs job index k)
+   */
+  lease?: {
+    readonly leaseMs?: number;
+    readonly targetMs?: number;
+    readonly maxChunk?: number;
+    readonly lingerMs?: number;
+  };
 }
 
 // Line terminators in JavaScript: any of them would end a `//` comment and turn the rest into code.
@@ -130,7 +142,7 @@ function firstToken(option: SchedulerOption): string | undefined {
  * @throws {JobFileError} `BAD_OPTIONS`, `UNREPRESENTABLE_OPTION` or `BUNDLE_NOT_FOUND`.
  */
 export function jobFile(options: JobFileOptions): string {
-  const { url, token, requestId, nArgs, indices, name, maxHeapMb, httpRetries } = options;
+  const { url, token, requestId, nArgs, indices, name, maxHeapMb, httpRetries, lease } = options;
   const shell = options.shell ?? '/usr/bin/node';
   const prefix = options.directivePrefix === undefined ? '//$' : options.directivePrefix;
   const extra = options.options ?? [];
@@ -178,6 +190,18 @@ export function jobFile(options: JobFileOptions): string {
   if (httpRetries !== undefined && !(Number.isSafeInteger(httpRetries) && httpRetries >= 0)) {
     throw bad(`httpRetries must be an integer >= 0, got ${httpRetries}.`);
   }
+  if (lease !== undefined) {
+    if (indices !== undefined) {
+      throw bad(
+        'lease mode takes nArgs (the number of workers), not indices: workers lease any task.',
+      );
+    }
+    for (const [key, value] of Object.entries(lease)) {
+      if (value !== undefined && !isPositiveInteger(value)) {
+        throw bad(`lease.${key} must be a positive integer, got ${value}.`);
+      }
+    }
+  }
   for (const option of extra) {
     const flag = firstToken(option);
     if (flag === '-t' || flag === '-S') {
@@ -198,7 +222,9 @@ export function jobFile(options: JobFileOptions): string {
     for (const option of extra) lines.push(`//   ${describeOption(option)}`);
   }
   lines.push(
-    `// Sheepdog request ${requestId}, ${tasks} task${tasks === 1 ? '' : 's'}.`,
+    lease === undefined
+      ? `// Sheepdog request ${requestId}, ${tasks} task${tasks === 1 ? '' : 's'}.`
+      : `// Sheepdog request ${requestId}, ${tasks} lease-mode worker${tasks === 1 ? '' : 's'}.`,
     "// This file holds the request's secret token: keep it private (owner-only, mode 0600).",
   );
 
@@ -206,6 +232,7 @@ export function jobFile(options: JobFileOptions): string {
   if (indices !== undefined) call.indices = [...indices];
   if (maxHeapMb !== undefined) call.maxHeapMb = maxHeapMb;
   if (httpRetries !== undefined) call.httpRetries = httpRetries;
+  if (lease !== undefined) call.lease = { ...lease };
   // JSON is valid JavaScript; U+2028/U+2029 are escaped anyway so that no tool reading the file
   // line by line sees the call broken in two.
   const literal = JSON.stringify(call)

@@ -338,9 +338,17 @@ export function createApp(storage: Storage, options: AppOptions = {}): Hono<AppE
       leaseMs,
       ...(maxAttemptsOfRequest === undefined ? {} : { maxAttempts: maxAttemptsOfRequest }),
     });
-    const answer: { func?: string; ns?: string; tasks: { jobIndex: number; args: string }[] } = {
-      tasks: tasks.map((t) => ({ jobIndex: t.jobIndex, args: base64(t.args) })),
-    };
+    const answer: {
+      func?: string;
+      ns?: string;
+      tasks: { jobIndex: number; args: string }[];
+      retryAfterMs?: number;
+    } = { tasks: tasks.map((t) => ({ jobIndex: t.jobIndex, args: base64(t.args) })) };
+    if (tasks.length === 0) {
+      // Other workers' leases are still out: one may belong to a dead worker.
+      const until = storage.nextLeaseExpiry(requestId);
+      if (until !== null) answer.retryAfterMs = Math.max(0, until - Date.now()) + 1;
+    }
     if (withCode === true) {
       const [func, ns] = storage.getCode(requestId);
       answer.func = base64(func);

@@ -67,6 +67,16 @@ describe('leaseTasks', () => {
     expect(states[3]).toMatchObject({ state: 'running', attempts: 1 });
   });
 
+  it('says when the earliest running lease runs out', () => {
+    expect(storage.nextLeaseExpiry(id)).toBeNull();
+    const before = Date.now();
+    storage.leaseTasks(id, { max: 2, leaseMs: 5000 });
+    expect(storage.nextLeaseExpiry(id)).toBeGreaterThanOrEqual(before + 5000);
+    storage.storeResult(id, 1, bytes('r'));
+    storage.storeResult(id, 2, bytes('r'));
+    expect(storage.nextLeaseExpiry(id)).toBeNull();
+  });
+
   it('marks a task lost when its lease runs out and no attempts are left', () => {
     storage.leaseTasks(id, { max: 1, leaseMs: 60_000, maxAttempts: 1 });
     expireLeases();

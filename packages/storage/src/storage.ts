@@ -472,6 +472,22 @@ export class Storage {
   }
 
   /**
+   * When the earliest lease of the request's running tasks runs out (ms since the epoch), or
+   * `null` when no leased task is running: a worker that found nothing to lease waits until then
+   * instead of leaving a dead worker's chunk to nobody.
+   *
+   * @throws {@link StorageError} `UNKNOWN_REQUEST` or `INVALID_ARGUMENT`
+   */
+  nextLeaseExpiry(requestId: number): number | null {
+    const id = this.#requestId(requestId);
+    return this.#guard('nextLeaseExpiry', () => {
+      const until = this.#q.nextLeaseExpiry.get({ id }) ?? null;
+      if (until === null && !this.#exists(id)) throw unknownRequest(id, this.dbfile);
+      return until;
+    });
+  }
+
+  /**
    * Stores a batch of results and errors in one transaction, with the rules of
    * {@link Storage.storeResult} and {@link Storage.storeError} per item: the first outcome of a
    * task wins, a cancelled task refuses, and an unknown job index is reported, not thrown.
@@ -1049,6 +1065,12 @@ function prepareStatements(db: Database.Database) {
          ORDER BY job_index LIMIT @max`,
       )
       .raw(),
+    nextLeaseExpiry: db
+      .prepare<Id, number | null>(
+        `SELECT min(lease_until) FROM tasks WHERE request_id = @id AND state = 'running'
+           AND lease_until IS NOT NULL`,
+      )
+      .pluck(),
     markLeased: db.prepare<TaskKey & { now: number; until: number }>(
       `UPDATE tasks SET state = 'running', attempts = attempts + 1, lease_until = @until,
          updated_at = @now

@@ -57,7 +57,7 @@ export interface SubmitAnswer {
 }
 
 /** The error payload for a thrown value: its stack when it has one, else `String(thrown)`. */
-function errorText(thrown: unknown): string {
+export function errorText(thrown: unknown): string {
   if (
     thrown instanceof Error ||
     (typeof thrown === 'object' && thrown !== null && 'stack' in thrown)
@@ -74,7 +74,8 @@ function errorText(thrown: unknown): string {
   }
 }
 
-async function settle(value: unknown): Promise<unknown> {
+/** Awaits a task's return value; a generator's items are collected into an array. */
+export async function settle(value: unknown): Promise<unknown> {
   const awaited = await value;
   // A generator object cannot be cloned; shipping its items is what a caller of a generator wants.
   const tag = Object.prototype.toString.call(awaited);

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { Client } from './client.js';
 import { WorkerError } from './error.js';
-import type { HttpOptions } from './internal/http.js';
+import { type HttpOptions, resolveHttpOptions } from './internal/http.js';
+import { type LeaseOptions, runLeases } from './lease.js';
 
 /** What `main()` is called with; the job file embeds these as a JSON literal. */
 export interface MainOptions extends HttpOptions {
@@ -17,6 +18,13 @@ export interface MainOptions extends HttpOptions {
    * @default undefined
    */
   indices?: readonly number[];
+  /**
+   * Lease mode: this process ignores its array task id, leases chunks of tasks from the server
+   * until none remain, and posts their outcomes in batches (see {@link LeaseOptions}). Every
+   * array task of the job does the same, so N tasks need only as many array tasks as workers.
+   * @default undefined (one task per process)
+   */
+  lease?: LeaseOptions;
   /**
    * Cap the task's JavaScript heap at this many MiB (`--max-old-space-size`). A task that goes over
    * is reported as an error instead of vanishing. This is how memory options are honoured: Grid
@@ -156,7 +164,80 @@ async function runCapped(
   }
 }
 
+/**
+ * Lease mode. With `maxHeapMb`, the loop runs in a heap-capped child process; if it dies, its
+ * chunk's leases run out and the tasks go to other workers (or are retried), so the parent only
+ * says why.
+ */
+async function runLeased(options: MainOptions, env: NodeJS.ProcessEnv): Promise<number> {
+  const { maxHeapMb } = options;
+  let base: URL;
+  let http: ReturnType<typeof resolveHttpOptions>;
+  try {
+    base = new URL(options.url.endsWith('/') ? options.url : `${options.url}/`);
+    http = resolveHttpOptions(options, env);
+    if (!Number.isSafeInteger(options.requestId) || options.requestId < 1) {
+      throw new WorkerError(
+        'BAD_OPTIONS',
+        `requestId must be a positive integer, got ${options.requestId}.`,
+      );
+    }
+  } catch (error) {
+    report(error);
+    return EXIT_CODES.badSetup;
+  }
+  if (maxHeapMb !== undefined && env[CHILD_ENV] === undefined) {
+    const script = process.argv[1];
+    if (script === undefined) {
+      report(new WorkerError('BAD_OPTIONS', 'maxHeapMb needs main() to run from a job file.'));
+      return EXIT_CODES.badSetup;
+    }
+    const child = spawn(
+      process.execPath,
+      [...process.execArgv, `--max-old-space-size=${maxHeapMb}`, ...process.argv.slice(1)],
+      { stdio: 'inherit', env: { ...env, [CHILD_ENV]: 'lease' } },
+    );
+    const forward = (signal: NodeJS.Signals): void => {
+      child.kill(signal);
+    };
+    process.on('SIGTERM', forward);
+    process.on('SIGINT', forward);
+    const code = await new Promise<number | null>((resolve) => {
+      child.on('error', () => resolve(null));
+      child.on('exit', (c) => resolve(c));
+    });
+    process.off('SIGTERM', forward);
+    process.off('SIGINT', forward);
+    if (code === EXIT_CODES.reported || code === EXIT_CODES.badSetup) return code;
+    report(
+      new WorkerError(
+        'TASK_DIED',
+        `the lease worker of request ${options.requestId} ended before finishing (exit ${code}); the tasks it held go back to the pool when their lease runs out. It may have run out of memory above maxHeapMb=${maxHeapMb}.`,
+      ),
+    );
+    return EXIT_CODES.unreported;
+  }
+  try {
+    const summary = await runLeases({
+      base,
+      token: options.token,
+      requestId: options.requestId,
+      http,
+      lease: options.lease ?? {},
+      log: (line) => process.stderr.write(`${line}\n`),
+    });
+    process.stderr.write(
+      `[sheepdog] request ${options.requestId}: this worker ran ${summary.tasks} task(s) (${summary.errors} failed) in ${summary.leases} lease(s)\n`,
+    );
+    return EXIT_CODES.reported;
+  } catch (error) {
+    report(error);
+    return EXIT_CODES.unreported;
+  }
+}
+
 async function run(options: MainOptions, env: NodeJS.ProcessEnv): Promise<number> {
+  if (options.lease !== undefined) return runLeased(options, env);
   const childIndex = env[CHILD_ENV];
   let client: Client;
   try {

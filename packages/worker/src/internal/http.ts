@@ -72,12 +72,21 @@ interface Response {
   body: Buffer;
 }
 
+/** Per-call extras of {@link request}: the body's media type and a connection pool. */
+export interface RequestExtras {
+  /** @default 'application/octet-stream' */
+  readonly contentType?: string;
+  /** A keep-alive agent, so a worker making many calls reuses one connection. */
+  readonly agent?: http.Agent;
+}
+
 function send(
   url: URL,
   method: 'GET' | 'POST',
   token: string,
   body: Uint8Array | undefined,
   timeoutMs: number,
+  extras: RequestExtras,
 ): Promise<Response> {
   const headers: Record<string, string | number> = {
     authorization: `Bearer ${token}`,
@@ -85,13 +94,17 @@ function send(
     'user-agent': 'sheepdog-worker',
   };
   if (body !== undefined) {
-    headers['content-type'] = 'application/octet-stream';
+    headers['content-type'] = extras.contentType ?? 'application/octet-stream';
     headers['content-length'] = body.byteLength;
   }
   const transport = url.protocol === 'https:' ? https : http;
   // Created outside the promise: a synchronous throw here (a bad header value, say) is a setup
   // problem that retrying cannot fix.
-  const request = transport.request(url, { method, headers });
+  const request = transport.request(url, {
+    method,
+    headers,
+    ...(extras.agent === undefined ? {} : { agent: extras.agent }),
+  });
   return new Promise((resolve, reject) => {
     request.on('response', (response) => {
       const chunks: Buffer[] = [];
@@ -148,6 +161,7 @@ export async function request(
   body: Uint8Array | undefined,
   options: ResolvedHttpOptions,
   log: (line: string) => void,
+  extras: RequestExtras = {},
 ): Promise<Buffer> {
   const what = `${method} ${url.href}`;
   const started = Date.now();
@@ -156,7 +170,7 @@ export async function request(
   for (let attempt = 0; ; attempt++) {
     let pending: Promise<Response>;
     try {
-      pending = send(url, method, token, body, options.httpTimeoutMs);
+      pending = send(url, method, token, body, options.httpTimeoutMs, extras);
     } catch (error) {
       throw new WorkerError('BAD_OPTIONS', `cannot send ${what}: ${(error as Error).message}`, {
         cause: error,
