@@ -94,6 +94,8 @@ interface Measurement {
   serverCpuUs: number;
   /** CPU time of the load generator per task. */
   clientCpuUs: number;
+  /** Opening the workers' connections, before the clock. */
+  connectMs: number;
   check: Check;
 }
 
@@ -113,6 +115,7 @@ async function measure(
     p99Ms: stats.latencyMs.p99,
     serverCpuUs: (cpu.user + cpu.system) / tasks,
     clientCpuUs: (stats.cpuMs * 1000) / tasks,
+    connectMs: stats.connectMs,
     check: verify(stats),
   };
 }
@@ -186,6 +189,12 @@ function caseFigures(
       ours.map((m) => m.serverCpuUs),
     ),
     diagnostic(
+      `${id}.connectMs`,
+      `${kase.label}, ${c} workers: opening the connections (before the clock)`,
+      'ms',
+      ours.map((m) => m.connectMs),
+    ),
+    diagnostic(
       `${id}.clientCpuUsPerTask`,
       `load generator against ${kase.label}, ${c} workers: CPU per task`,
       'µs',
@@ -208,6 +217,12 @@ function bareFigures(c: number, bare: readonly Measurement[]): Figure[] {
       `bare, ${c} workers: p50 latency per task`,
       'ms',
       bare.map((m) => m.p50Ms),
+    ),
+    diagnostic(
+      `ingest.bare.c${c}.p99Ms`,
+      `bare, ${c} workers: p99 latency per task`,
+      'ms',
+      bare.map((m) => m.p99Ms),
     ),
     diagnostic(
       `ingest.bare.c${c}.serverCpuUsPerTask`,
@@ -272,7 +287,8 @@ export const ingestSection: Section = async ({ plan, workDir, log }) => {
       tasksPerRun: tasks,
       warmUpTasks: Math.min(tasks, WARM_UP_TASKS),
       protocols: CASES.map((kase) => kase.protocol),
-      client: 'a child process, node:http keep-alive agent, one socket per worker',
+      client:
+        'a child process, node:http keep-alive agent, one socket per worker, opened before the clock',
     },
   };
 };
