@@ -1,5 +1,7 @@
 export type { Backend, JobSpec, Submission, TaskReport } from './backend.js';
+export { type GridEngineOptions, gridengine } from './backends/gridengine.js';
 export { type LocalBackendOptions, local } from './backends/local.js';
+export { type SlurmOptions, slurm } from './backends/slurm.js';
 export {
   type BuiltinBackendName,
   builtinBackends,
