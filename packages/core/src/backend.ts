@@ -16,6 +16,24 @@ export interface JobSpec {
   readonly indices: readonly number[];
   /** A short human-readable job name. */
   readonly name: string;
+  /**
+   * Most array tasks of this job to run at once (Grid Engine `-tc`, SLURM `--array=…%N`, a
+   * cap on local processes). Unset: the scheduler's own limits.
+   */
+  readonly maxRunning?: number;
+  /**
+   * Lease mode, sent only to a backend whose `supportsLease` is `true`: run `workers` array
+   * tasks (1..workers) from one job file rendered with `lease` (`@sheepdog/job-file`), each of
+   * which leases chunks of `indices` from the server until none remain. `status` then reports
+   * every index of the job as active while any of its array tasks is queued or running, and
+   * none once they have all ended.
+   */
+  readonly lease?: {
+    /** How many array tasks (workers) to run; fewer than `indices.length`. */
+    readonly workers: number;
+    /** How long a worker's lease lasts, in ms (the worker's `lease.leaseMs`). */
+    readonly leaseMs?: number;
+  };
 }
 
 /** What a backend returns for a submitted job; core stores it so another process can re-attach. */
@@ -44,6 +62,12 @@ export interface TaskReport {
 export interface Backend {
   /** A short name used in messages and stored with each submission. */
   readonly name: string;
+  /**
+   * Whether `submit` honours {@link JobSpec.lease}. Core sends lease-mode jobs only to a backend
+   * that says so; others get one array task per index, as before.
+   * @default false
+   */
+  readonly supportsLease?: boolean;
   /** Start running `job`; resolve once the work is accepted (not when it finishes). */
   submit(job: JobSpec): Promise<Submission>;
   /** Report which of the submission's indices are still queued or running. */

@@ -46,6 +46,9 @@ const configSchema = z
       ])
       .optional(),
     concurrency: z.number().int().positive().optional(),
+    workers: z.number().int().positive().optional(),
+    maxRunning: z.number().int().positive().optional(),
+    leaseMs: z.number().int().positive().optional(),
     maxHeapMb: z.number().int().positive().optional(),
     verbose: z.boolean().default(false),
     timeout: z.number().positive().optional(),
@@ -122,6 +125,9 @@ export interface StoredConfig {
   readonly geOpts?: string[];
   readonly slurmOpts?: string[];
   readonly concurrency?: number;
+  readonly workers?: number;
+  readonly maxRunning?: number;
+  readonly leaseMs?: number;
   readonly maxHeapMb?: number;
   readonly retries?: number;
   readonly retryErrors?: boolean;
@@ -142,6 +148,9 @@ const STORED_KEYS = [
   'geOpts',
   'slurmOpts',
   'concurrency',
+  'workers',
+  'maxRunning',
+  'leaseMs',
   'maxHeapMb',
   'retries',
   'retryErrors',

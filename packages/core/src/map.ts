@@ -3,6 +3,7 @@ import { checkValue, inspectFunction } from '@sheepdog/serialize/inspect';
 import { createRequest, type SheepdogServer } from '@sheepdog/server';
 import { Storage } from '@sheepdog/storage';
 import { resolveBackend, workerHost } from './backends/index.js';
+import { planJob } from './batching.js';
 import { parseConfig, type ResolvedConfig, type SheepdogConfig, toStoredConfig } from './config.js';
 import { SheepdogError, type TaskStatus } from './errors.js';
 import { settle, taskStatuses } from './outcome.js';
@@ -80,6 +81,7 @@ async function start(
       { url: `http://${host}:${server.port}/`, token },
       server,
     );
+    run.planJob = (indices) => planJob(config, backend, indices.length);
     const n = server.storage.countTasks(requestId);
     if (n > 0) {
       try {

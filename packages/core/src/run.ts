@@ -1,6 +1,7 @@
 import { addRequestToken, type SheepdogServer } from '@sheepdog/server';
 import type { Storage } from '@sheepdog/storage';
 import type { Backend, JobSpec, Submission } from './backend.js';
+import type { JobPlan } from './batching.js';
 import { SheepdogError } from './errors.js';
 import { ProgressLine } from './progress.js';
 
@@ -87,6 +88,11 @@ export class Run {
   private readonly gaveUp = new Set<number>();
   private readonly indexSets = new WeakMap<Submission, ReadonlySet<number>>();
   private known: Submission[] = [];
+  /**
+   * Lease mode and `maxRunning` for a submission of these indices (see `planJob`); unset, every
+   * submission runs one array task per index.
+   */
+  planJob: ((indices: readonly number[]) => JobPlan) | undefined;
   private token: string | undefined;
   private statusNotedAt = 0;
   /** The wait is over: nothing more is retried or reported. */
@@ -146,6 +152,7 @@ export class Run {
       token,
       indices,
       name: `sheepdog-${this.requestId}`,
+      ...this.planJob?.(indices),
     });
     this.storage.addJob(this.requestId, submission);
     // Cancelled while the backend was submitting: stop this job too.
@@ -342,9 +349,15 @@ export class Run {
     const ended = this.storage.indicesInState(this.requestId, states);
     if (ended.length === 0) return ended;
     const submissions = this.submissions();
+    // In lease mode one submission may run a task several times (a lease that ran out goes to
+    // another worker): its attempts count as retries too.
+    const attempts = submissions.some((s) => s.meta?.lease === true)
+      ? new Map(this.storage.getTaskStates(this.requestId).map((t) => [t.jobIndex, t.attempts]))
+      : undefined;
     // Retries used = submissions that included the task, minus the first.
     return ended.filter((index) => {
       if (this.gaveUp.has(index)) return false;
+      if ((attempts?.get(index) ?? 0) > options.retries) return false;
       let times = 0;
       for (const s of submissions) if (this.indicesOf(s).has(index)) times += 1;
       return times <= options.retries;

@@ -103,6 +103,44 @@ export function describeAccounting(record: AccountingRecord): string {
   return `the task ended without reporting: ${how}${failedCode === 0 ? '' : ` (Grid Engine: ${failed})`}`;
 }
 
+/** Grid Engine's default `max_aj_tasks`: the most tasks one array job may have. */
+const MAX_ARRAY_TASKS = 75_000;
+
+/**
+ * A lease-mode job holds every index while any of its workers is queued or running (a task in
+ * error state is not running and never will be); once none is, it holds none.
+ */
+function leaseStatus(submission: Submission, qstat: string): TaskReport {
+  const busy = parseQstat(qstat).some(
+    (task) => task.jobId === submission.jobId && !task.state.includes('E'),
+  );
+  return { active: busy ? new Set(submission.indices) : new Set() };
+}
+
+/** Why a lease-mode job's open tasks never reported: how its workers ended, said of each. */
+function leaseExplanation(
+  submission: Submission,
+  records: readonly AccountingRecord[],
+  indices: readonly number[],
+): ReadonlyMap<number, string> {
+  const earliest = submission.submittedAt - 60_000;
+  const ends = records
+    .filter((record) => {
+      const qsubTime = Date.parse(record.qsubTime);
+      return Number.isNaN(qsubTime) || qsubTime >= earliest;
+    })
+    .filter((record) => record.exitStatus !== 0 || Number.parseInt(record.failed, 10) !== 0)
+    .map((record) => `worker ${record.taskId}: ${describeAccounting(record)}`);
+  const reasons = new Map<number, string>();
+  if (records.length === 0) return reasons;
+  const reason =
+    ends.length > 0
+      ? `every lease-mode worker of job ${submission.jobId} has ended before this task reported (${ends.slice(0, 3).join('; ')})`
+      : `every lease-mode worker of job ${submission.jobId} has ended before this task reported (its lease ran out after its last attempt)`;
+  for (const index of indices) reasons.set(index, reason);
+  return reasons;
+}
+
 // A scheduler command that hangs (a stuck qmaster, a dead connection) must not stall the
 // waiting: it fails after this long, and the caller asks again later.
 const COMMAND_LIMIT = { timeoutMs: 60_000 };
@@ -143,23 +181,46 @@ export function gridengine(options: GridEngineOptions): Backend {
 
   return {
     name: 'gridengine',
+    supportsLease: true,
     async submit(spec: JobSpec): Promise<Submission> {
       const dir = await absoluteDirectory();
       const geOpts = options.geOpts ?? [];
       const defaults = (['-wd', '-o', '-e'] as const)
         .filter((flag) => !hasOption(geOpts, flag))
         .map((flag) => [flag, dir]);
-      const contiguous = isContiguous(spec.indices);
+      const lease = spec.lease;
+      if (lease !== undefined && lease.workers > MAX_ARRAY_TASKS) {
+        throw new Error(
+          `[sheepdog] [gridengine] ${lease.workers} lease-mode workers are more than Grid Engine's array limit of ${MAX_ARRAY_TASKS} (max_aj_tasks); use fewer workers`,
+        );
+      }
+      if (lease === undefined && spec.indices.length > MAX_ARRAY_TASKS) {
+        throw new Error(
+          `[sheepdog] [gridengine] ${spec.indices.length} array tasks are more than Grid Engine's limit of ${MAX_ARRAY_TASKS} (max_aj_tasks); set workers to run them in lease mode`,
+        );
+      }
+      const contiguous = lease !== undefined || isContiguous(spec.indices);
       const submittedAt = Date.now();
+      const throttle =
+        spec.maxRunning === undefined || hasOption(geOpts, '-tc')
+          ? []
+          : [['-tc', String(spec.maxRunning)]];
       const fileName = `sheepdog-${spec.requestId}-${submittedAt}.cjs`;
       const text = jobFile({
         url: spec.url,
         token: spec.token,
         requestId: spec.requestId,
-        ...(contiguous ? { nArgs: spec.indices.length } : { indices: [...spec.indices] }),
+        ...(lease !== undefined
+          ? {
+              nArgs: lease.workers,
+              lease: lease.leaseMs === undefined ? {} : { leaseMs: lease.leaseMs },
+            }
+          : contiguous
+            ? { nArgs: spec.indices.length }
+            : { indices: [...spec.indices] }),
         shell,
         directivePrefix: '//$',
-        options: [...defaults, ...geOpts],
+        options: [...defaults, ...throttle, ...geOpts],
         name: spec.name,
         ...(options.maxHeapMb === undefined ? {} : { maxHeapMb: options.maxHeapMb }),
       });
@@ -170,7 +231,12 @@ export function gridengine(options: GridEngineOptions): Backend {
         jobId,
         indices: [...spec.indices],
         submittedAt,
-        meta: { fileName, directory: dir, contiguous },
+        meta: {
+          fileName,
+          directory: dir,
+          contiguous,
+          ...(lease === undefined ? {} : { lease: true, workers: lease.workers }),
+        },
       };
     },
     async status(submission: Submission): Promise<TaskReport> {
@@ -180,6 +246,7 @@ export function gridengine(options: GridEngineOptions): Backend {
           `[sheepdog] [gridengine] qstat failed (exit ${result.code}): ${result.stderr.trim()}`,
         );
       }
+      if (submission.meta?.lease === true) return leaseStatus(submission, result.stdout);
       const toIndex = taskMap(submission);
       const active = new Set<number>();
       const reasons = new Map<number, string>();
@@ -220,6 +287,9 @@ export function gridengine(options: GridEngineOptions): Backend {
       const result = await deployer.exec(`qacct -j ${shellQuote(submission.jobId)}`, COMMAND_LIMIT);
       const reasons = new Map<number, string>();
       if (result.code !== 0) return reasons;
+      if (submission.meta?.lease === true) {
+        return leaseExplanation(submission, parseQacct(result.stdout), indices);
+      }
       const wanted = new Set(indices);
       const toIndex = taskMap(submission);
       // Job ids repeat after a qmaster crash: keep only records submitted no earlier than this job

@@ -31,7 +31,12 @@ export interface LocalBackendOptions {
 }
 
 interface LocalJob {
+  /** Job indexes to start; in lease mode, worker numbers 1..workers. */
   readonly queue: number[];
+  /** At most this many of the job's processes at once. */
+  readonly limit: number;
+  /** Lease mode: the indices all workers share. */
+  readonly leased?: readonly number[];
   readonly running: Map<number, ChildProcess>;
   readonly reasons: Map<number, string>;
   readonly dir: string;
@@ -99,7 +104,7 @@ export function local(options: LocalBackendOptions = {}): Backend {
   let counter = 0;
 
   function pump(job: LocalJob, file: string): void {
-    while (!job.cancelled && job.running.size < concurrency && job.queue.length > 0) {
+    while (!job.cancelled && job.running.size < job.limit && job.queue.length > 0) {
       if (existsSync(join(job.dir, CANCELLED))) {
         job.cancelled = true;
         for (const index of job.queue.splice(0))
@@ -142,8 +147,22 @@ export function local(options: LocalBackendOptions = {}): Backend {
     }
   }
 
+  /** In lease mode, why the workers ended, said of every index they leave open. */
+  function leaseReasons(job: LocalJob): Map<number, string> {
+    const reasons = new Map<number, string>();
+    if (job.leased === undefined || job.queue.length > 0 || job.running.size > 0) return reasons;
+    const ends = [...job.reasons].map(([worker, why]) => `worker ${worker}: ${why}`);
+    const reason =
+      ends.length > 0
+        ? `every lease-mode worker has ended (${ends.slice(0, 3).join('; ')}) before this task reported`
+        : 'every lease-mode worker has ended before this task reported (its lease ran out after its last attempt, or the task never came back)';
+    for (const index of job.leased) reasons.set(index, reason);
+    return reasons;
+  }
+
   return {
     name: 'local',
+    supportsLease: true,
     async submit(spec: JobSpec): Promise<Submission> {
       const dir = mkdtempSync(join(tmpdir(), 'sheepdog-'));
       mkdirSync(join(dir, PIDS));
@@ -152,7 +171,10 @@ export function local(options: LocalBackendOptions = {}): Backend {
         url: spec.url,
         token: spec.token,
         requestId: spec.requestId,
-        nArgs: Math.max(0, ...spec.indices),
+        nArgs: spec.lease?.workers ?? Math.max(0, ...spec.indices),
+        ...(spec.lease === undefined
+          ? {}
+          : { lease: spec.lease.leaseMs === undefined ? {} : { leaseMs: spec.lease.leaseMs } }),
         shell: node,
         directivePrefix: null,
         name: spec.name,
@@ -163,7 +185,12 @@ export function local(options: LocalBackendOptions = {}): Backend {
       counter += 1;
       const jobId = `local-${process.pid}-${counter}`;
       const job: LocalJob = {
-        queue: [...spec.indices],
+        queue:
+          spec.lease === undefined
+            ? [...spec.indices]
+            : Array.from({ length: spec.lease.workers }, (_, i) => i + 1),
+        limit: Math.min(concurrency, spec.maxRunning ?? concurrency),
+        ...(spec.lease === undefined ? {} : { leased: spec.indices }),
         running: new Map(),
         reasons: new Map(),
         dir,
@@ -176,7 +203,7 @@ export function local(options: LocalBackendOptions = {}): Backend {
         jobId,
         indices: [...spec.indices],
         submittedAt: Date.now(),
-        meta: { pid: process.pid, dir, file },
+        meta: { pid: process.pid, dir, file, ...(spec.lease === undefined ? {} : { lease: true }) },
       };
     },
     async status(submission: Submission): Promise<TaskReport> {
@@ -198,6 +225,16 @@ export function local(options: LocalBackendOptions = {}): Backend {
           else orphaned.set(dir, file);
         }
         const reasons = new Map<number, string>();
+        if (submission.meta?.lease === true) {
+          // Any worker still running may lease any open task.
+          if (running.size > 0) return { active: new Set(submission.indices) };
+          for (const index of submission.indices)
+            reasons.set(
+              index,
+              `the process that ran the local job (pid ${owner}) ended, and with it every lease-mode worker, before this task reported`,
+            );
+          return { active: new Set(), reasons };
+        }
         for (const index of submission.indices)
           if (!running.has(index))
             reasons.set(
@@ -205,6 +242,10 @@ export function local(options: LocalBackendOptions = {}): Backend {
               `the process that ran the local job (pid ${owner}) ended before this task reported`,
             );
         return { active: new Set(running.keys()), reasons };
+      }
+      if (job.leased !== undefined) {
+        const busy = job.queue.length > 0 || job.running.size > 0;
+        return { active: busy ? new Set(job.leased) : new Set(), reasons: leaseReasons(job) };
       }
       return {
         active: new Set([...job.queue, ...job.running.keys()]),

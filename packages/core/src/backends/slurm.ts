@@ -396,9 +396,22 @@ export function slurm(options: SlurmOptions): Backend {
 
   return {
     name: 'slurm',
+    supportsLease: true,
     async submit(spec: JobSpec): Promise<Submission> {
       const [dir, clusterLimit] = await Promise.all([absoluteDirectory(), clusterLimits()]);
-      const planned = planSubmission(spec.indices, clusterLimit);
+      const lease = spec.lease;
+      if (lease !== undefined && lease.workers >= clusterLimit.maxArraySize) {
+        throw new SheepdogError(
+          'SUBMIT_FAILED',
+          `[slurm] ${lease.workers} lease-mode workers do not fit this cluster's MaxArraySize of ${clusterLimit.maxArraySize}; use at most ${clusterLimit.maxArraySize - 1} workers.`,
+        );
+      }
+      // Lease mode: one array of `workers` tasks, each leasing any of the indices.
+      const planned: PlannedPart[] =
+        lease === undefined
+          ? planSubmission(spec.indices, clusterLimit)
+          : [{ array: `1-${lease.workers}`, indices: spec.indices, mapped: false }];
+      const throttle = spec.maxRunning === undefined ? '' : `%${spec.maxRunning}`;
       const submittedAt = Date.now();
       const defaults = [
         ...(hasOption(userArgs, '-J', '--job-name') ? [] : [`--job-name=${spec.name}`]),
@@ -413,12 +426,19 @@ export function slurm(options: SlurmOptions): Backend {
       try {
         for (const [i, part] of planned.entries()) {
           const fileName = `sheepdog-${spec.requestId}-${submittedAt}${planned.length > 1 ? `-${i + 1}` : ''}.cjs`;
-          const args = [`--array=${part.array}`, ...defaults, ...userArgs];
+          const args = [`--array=${part.array}${throttle}`, ...defaults, ...userArgs];
           const text = jobFile({
             url: spec.url,
             token: spec.token,
             requestId: spec.requestId,
-            ...(part.mapped ? { indices: part.indices } : { nArgs: part.indices.length }),
+            ...(lease !== undefined
+              ? {
+                  nArgs: lease.workers,
+                  lease: lease.leaseMs === undefined ? {} : { leaseMs: lease.leaseMs },
+                }
+              : part.mapped
+                ? { indices: part.indices }
+                : { nArgs: part.indices.length }),
             shell,
             directivePrefix: null,
             options: [['sbatch', '--parsable', ...args, fileName]],
@@ -451,6 +471,7 @@ export function slurm(options: SlurmOptions): Backend {
           fileNames,
           parts,
           ...(cluster === undefined ? {} : { cluster }),
+          ...(lease === undefined ? {} : { lease: true, workers: lease.workers }),
         },
       };
     },
@@ -481,6 +502,13 @@ export function slurm(options: SlurmOptions): Backend {
         throw new Error(
           `[sheepdog] [slurm] squeue failed on ${options.host} (exit ${result.code}): ${result.stderr.trim()}; check that slurmctld is up ('scontrol ping')`,
         );
+      }
+      if (submission.meta?.lease === true) {
+        // Any worker still queued or running may lease any open task.
+        const busy = parseSqueue(result.stdout).some(
+          (task) => byJob.has(task.jobId) && !isFinal(task.state),
+        );
+        return { active: busy ? new Set(submission.indices) : active };
       }
       for (const task of parseSqueue(result.stdout)) {
         const part = byJob.get(task.jobId);
@@ -516,6 +544,22 @@ export function slurm(options: SlurmOptions): Backend {
         const result = await deployer.exec(command, COMMAND_LIMIT);
         // Accounting disabled (no slurmdbd) or unreachable: nothing to explain with.
         if (result.code !== 0) return reasons;
+        if (submission.meta?.lease === true) {
+          const records = parseSacct(result.stdout).filter(
+            (record) => byJob.has(record.jobId) && isFinal(record.state),
+          );
+          if (records.length > 0) {
+            const ends = records
+              .filter((record) => !record.state.startsWith('COMPLETED'))
+              .map((record) => `worker ${record.taskId}: ${describeSacct(record)}`);
+            const reason = `every lease-mode worker of job ${submission.jobId} has ended before this task reported (${ends.length > 0 ? ends.slice(0, 3).join('; ') : 'its lease ran out after its last attempt'})`;
+            for (const index of indices) reasons.set(index, reason);
+            return reasons;
+          }
+          if (Date.now() >= deadline) return reasons;
+          await sleep(1000);
+          continue;
+        }
         for (const record of parseSacct(result.stdout)) {
           const part = byJob.get(record.jobId);
           if (part === undefined || !isFinal(record.state)) continue;
