@@ -6,47 +6,43 @@ import { gridengine } from './gridengine.js';
 import { local } from './local.js';
 import { slurm } from './slurm.js';
 
+/** Drops the keys whose value is undefined, so a backend's own defaults apply to them. */
+function given<T extends Record<string, unknown>>(options: T): Partial<T> {
+  return Object.fromEntries(
+    Object.entries(options).filter(([, value]) => value !== undefined),
+  ) as Partial<T>;
+}
+
+/** The SSH and remote-folder options both cluster backends take from the config. */
+function sshOptions(config: ResolvedConfig) {
+  return {
+    host: config.host as string,
+    directory: config.sshDir,
+    acceptNewHostKey: config.sshAcceptNewHostKey,
+    ...given({
+      port: config.sshPort,
+      user: config.sshUser,
+      keyfile: config.sshKeyfile,
+      knownHostsFile: config.sshKnownHostsFile,
+      shell: config.shell,
+      maxHeapMb: config.maxHeapMb,
+    }),
+  };
+}
+
 /** Turns the config's `backend` (a name or an object) into a backend object. */
 export function resolveBackend(config: ResolvedConfig): Backend {
   const { backend } = config;
   if (typeof backend !== 'string') return backend;
   switch (backend) {
     case 'local':
-      return local({
-        ...(config.concurrency === undefined ? {} : { concurrency: config.concurrency }),
-        ...(config.shell === undefined ? {} : { node: config.shell }),
-        ...(config.maxHeapMb === undefined ? {} : { maxHeapMb: config.maxHeapMb }),
-      });
+      return local(
+        given({ concurrency: config.concurrency, node: config.shell, maxHeapMb: config.maxHeapMb }),
+      );
     case 'gridengine':
-      return gridengine({
-        host: config.host as string,
-        directory: config.sshDir,
-        acceptNewHostKey: config.sshAcceptNewHostKey,
-        ...(config.sshPort === undefined ? {} : { port: config.sshPort }),
-        ...(config.sshUser === undefined ? {} : { user: config.sshUser }),
-        ...(config.sshKeyfile === undefined ? {} : { keyfile: config.sshKeyfile }),
-        ...(config.sshKnownHostsFile === undefined
-          ? {}
-          : { knownHostsFile: config.sshKnownHostsFile }),
-        ...(config.shell === undefined ? {} : { shell: config.shell }),
-        ...(config.geOpts === undefined ? {} : { geOpts: config.geOpts }),
-        ...(config.maxHeapMb === undefined ? {} : { maxHeapMb: config.maxHeapMb }),
-      });
+      return gridengine({ ...sshOptions(config), ...given({ geOpts: config.geOpts }) });
     case 'slurm':
-      return slurm({
-        host: config.host as string,
-        directory: config.sshDir,
-        acceptNewHostKey: config.sshAcceptNewHostKey,
-        ...(config.sshPort === undefined ? {} : { port: config.sshPort }),
-        ...(config.sshUser === undefined ? {} : { user: config.sshUser }),
-        ...(config.sshKeyfile === undefined ? {} : { keyfile: config.sshKeyfile }),
-        ...(config.sshKnownHostsFile === undefined
-          ? {}
-          : { knownHostsFile: config.sshKnownHostsFile }),
-        ...(config.shell === undefined ? {} : { shell: config.shell }),
-        ...(config.slurmOpts === undefined ? {} : { slurmOpts: config.slurmOpts }),
-        ...(config.maxHeapMb === undefined ? {} : { maxHeapMb: config.maxHeapMb }),
-      });
+      return slurm({ ...sshOptions(config), ...given({ slurmOpts: config.slurmOpts }) });
   }
   throw new SheepdogError(
     'UNKNOWN_BACKEND',
