@@ -531,8 +531,85 @@ export function backendContract(
       );
     });
 
-    // Batching (several arguments per task) is not built yet. Its cases belong here, in a
-    // describe('batching') block: results in order across batch boundaries, a lost batch marks
-    // each of its tasks lost, and a retry of some indices reruns only their batches.
+    describe('batching', () => {
+      it(
+        'through map: 200 tasks on 4 lease-mode workers give every result once, in order',
+        async () => {
+          const config = mapConfig({ workers: 4 });
+          const args = Array.from({ length: 200 }, (_, i) => i + 1);
+          const out = await map(times10, args, config);
+          expect(out).toEqual(args.map((x) => x * 10));
+          const { requestId, states: rows } = readMapRequest(config.dbfile);
+          expect(rows.every((row) => row.state === 'done' && row.attempts === 1)).toBe(true);
+          const storage = new Storage(config.dbfile);
+          try {
+            expect(storage.countResults(requestId)).toBe(200);
+            const jobs = storage.getJobs(requestId);
+            expect(jobs).toHaveLength(1);
+            // A backend without lease support runs one array task per index instead.
+            const backend = config.backend as Backend;
+            if (backend.supportsLease === true) expect(jobs[0]?.meta?.lease).toBe(true);
+          } finally {
+            storage.close();
+          }
+        },
+        timeoutMs,
+      );
+
+      it(
+        'a worker SIGKILLed mid-lease: its lease runs out and another worker finishes the tasks',
+        async (context) => {
+          const marker = join(tmpdir(), `sheepdog-contract-kill-${process.pid}-${Date.now()}`);
+          // The first worker to run task 100 dies holding its chunk; the retry runs it normally.
+          const diesOnce = async (x: number, flag: string): Promise<number> => {
+            const fs = require('node:fs');
+            await new Promise((resolve) => setTimeout(resolve, 10));
+            if (x === 100 && !fs.existsSync(flag)) {
+              fs.writeFileSync(flag, '');
+              process.kill(process.pid, 'SIGKILL');
+            }
+            return x;
+          };
+          await withBackend(async (backend) => {
+            if (backend.supportsLease !== true) {
+              context.skip();
+              return;
+            }
+            const { requestId, token } = createRequest(
+              server.storage,
+              encodeFunction(diesOnce as (...args: unknown[]) => unknown),
+              encodeNamespace({}),
+              Array.from({ length: 200 }, (_, i) => encodeArgs([i + 1, marker])),
+              { backend: backend.name, label: 'contract diesOnce', config: { retries: 2 } },
+            );
+            try {
+              const submission = await backend.submit({
+                requestId,
+                url: `http://${await hostFor(backend)}:${server.port}/`,
+                token,
+                indices: Array.from({ length: 200 }, (_, i) => i + 1),
+                name: `contract-${requestId}`,
+                lease: { workers: 4, leaseMs: 3000 },
+              });
+              await waitUntil(
+                () => server.storage.countResults(requestId) === 200,
+                'every task to report',
+                timeoutMs,
+                pollIntervalMs,
+              );
+              await drain(backend, submission);
+              expect(results(requestId)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+              const rows = states(requestId);
+              expect([...rows.values()].every((row) => row.state === 'done')).toBe(true);
+              expect(rows.get(100)?.attempts).toBe(2);
+              expect(existsSync(marker)).toBe(true);
+            } finally {
+              rmSync(marker, { force: true });
+            }
+          });
+        },
+        timeoutMs,
+      );
+    });
   });
 }
