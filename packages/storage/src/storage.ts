@@ -158,6 +158,9 @@ export class Storage {
   readonly #storeResultTxn: Database.Transaction<(params: StoreParams) => boolean>;
   readonly #storeErrorTxn: Database.Transaction<(params: StoreParams) => boolean>;
   readonly #reopenTxn: Database.Transaction<(id: number, indices: number[]) => number[]>;
+  readonly #appendTxn: Database.Transaction<
+    (id: number, first: number, rows: readonly Buffer[]) => void
+  >;
   readonly #leaseTxn: Database.Transaction<(id: number, options: LeaseOptions) => LeasedTask[]>;
   readonly #outcomesTxn: Database.Transaction<
     (id: number, items: readonly Outcome[]) => OutcomeStatus[]
@@ -257,6 +260,13 @@ export class Storage {
         reopened.push(jobIndex);
       }
       return reopened;
+    });
+    this.#appendTxn = db.transaction((id: number, first: number, rows: readonly Buffer[]) => {
+      const now = Date.now();
+      rows.forEach((args, i) => {
+        this.#q.insertTask.run(id, first + i, args, now);
+      });
+      this.#q.setTaskCount.run(first + rows.length - 1, id);
     });
     this.#leaseTxn = db.transaction((id: number, options: LeaseOptions): LeasedTask[] => {
       const now = Date.now();
@@ -374,6 +384,107 @@ export class Storage {
     return this.#guard('newRequest', () =>
       this.#newRequestTxn.immediate(toBuffer(func), toBuffer(ns), argsList, row),
     );
+  }
+
+  /**
+   * Like {@link Storage.newRequest}, for arguments that arrive over time: `argsList` may be an
+   * async iterable (or a sync one). Since a SQLite transaction cannot stay open across awaits
+   * on a connection others write through, the tasks go in as a few transactions of `chunkSize`
+   * tasks each: the request row first, then each chunk (job indexes continue in iteration
+   * order, and `n_tasks` grows with each chunk). At most one chunk of serialised arguments is in
+   * memory. If an entry is not a `Uint8Array`, or the iterable throws, the request and the tasks
+   * stored so far are deleted and the error is thrown. Submit the request's jobs only once this
+   * has resolved.
+   *
+   * @param options - `chunkSize`: tasks per transaction (default 10,000)
+   * @returns the new request id
+   * @throws {@link StorageError} `INVALID_ARGUMENT`, or whatever the iterable throws
+   */
+  async newRequestAsync(
+    func: Uint8Array,
+    ns: Uint8Array,
+    argsList: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    meta: NewRequestMeta = {},
+    options: { chunkSize?: number } = {},
+  ): Promise<number> {
+    this.#assertOpen();
+    assertBytes('func', func);
+    assertBytes('ns', ns);
+    const chunkSize = options.chunkSize ?? 10_000;
+    assertId('chunkSize', chunkSize);
+    const isAsync =
+      argsList != null &&
+      typeof (argsList as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function';
+    if (
+      !isAsync &&
+      (argsList == null || typeof (argsList as Iterable<unknown>)[Symbol.iterator] !== 'function')
+    ) {
+      throw new StorageError(
+        'INVALID_ARGUMENT',
+        `argsList must be an iterable or async iterable of Uint8Array, got ${describe(argsList)}.`,
+      );
+    }
+    const row = metaRow(meta);
+    const id = this.#guard('newRequestAsync', () =>
+      this.#newRequestTxn.immediate(toBuffer(func), toBuffer(ns), [], row),
+    );
+    let jobIndex = 0;
+    let chunk: Buffer[] = [];
+    const flush = (): void => {
+      const first = jobIndex + 1;
+      const rows = chunk;
+      chunk = [];
+      this.#guard('newRequestAsync', () => this.#appendTxn.immediate(id, first, rows));
+      jobIndex += rows.length;
+    };
+    try {
+      for await (const args of argsList) {
+        assertBytes(`argsList[${jobIndex + chunk.length}]`, args);
+        chunk.push(toBuffer(args));
+        if (chunk.length >= chunkSize) flush();
+      }
+      if (chunk.length > 0) flush();
+    } catch (error) {
+      this.#guard('newRequestAsync', () => this.#q.deleteRequest.run({ id }));
+      throw error;
+    }
+    return id;
+  }
+
+  /**
+   * One task's state, reason, and its result or error payload (`null` when it has none).
+   *
+   * @throws {@link StorageError} `UNKNOWN_REQUEST`, `UNKNOWN_TASK` or `INVALID_ARGUMENT`
+   */
+  getOutcome(
+    requestId: number,
+    jobIndex: number,
+  ): {
+    state: TaskState;
+    reason: string | null;
+    result: Uint8Array | null;
+    error: Uint8Array | null;
+  } {
+    const key = this.#taskKey(requestId, jobIndex);
+    const row = this.#guard('getOutcome', () => this.#q.getOutcome.get(key));
+    if (row === undefined) this.#throwMissing(requestId, jobIndex);
+    return {
+      state: row.state,
+      reason: row.reason,
+      result: row.result === null ? null : toBytes(row.result),
+      error: row.error === null ? null : toBytes(row.error),
+    };
+  }
+
+  /**
+   * Every task's result payload in job-index order, `null` where none is stored: what a caller
+   * collecting results needs, without reading the arguments back.
+   *
+   * @throws {@link StorageError} `UNKNOWN_REQUEST` or `INVALID_ARGUMENT`
+   */
+  getResultList(requestId: number): (Uint8Array | null)[] {
+    const rows = this.#list('getResultList', this.#q.getResultList, requestId);
+    return rows.map((result) => (result === null ? null : toBytes(result)));
   }
 
   /**
@@ -1065,6 +1176,23 @@ function prepareStatements(db: Database.Database) {
          ORDER BY job_index LIMIT @max`,
       )
       .raw(),
+    deleteRequest: db.prepare<Id>('DELETE FROM requests WHERE id = @id'),
+    getOutcome: db.prepare<
+      TaskKey,
+      { state: TaskState; reason: string | null; result: Buffer | null; error: Buffer | null }
+    >(
+      `SELECT t.state, t.reason, r.result, e.error FROM tasks t
+       LEFT JOIN results r ON r.request_id = t.request_id AND r.job_index = t.job_index
+       LEFT JOIN errors e ON e.request_id = t.request_id AND e.job_index = t.job_index
+       WHERE t.request_id = @requestId AND t.job_index = @jobIndex`,
+    ),
+    getResultList: db
+      .prepare<Id, Buffer | null>(
+        `SELECT r.result FROM tasks t
+         LEFT JOIN results r ON r.request_id = t.request_id AND r.job_index = t.job_index
+         WHERE t.request_id = @id ORDER BY t.job_index`,
+      )
+      .pluck(),
     nextLeaseExpiry: db
       .prepare<Id, number | null>(
         `SELECT min(lease_until) FROM tasks WHERE request_id = @id AND state = 'running'
