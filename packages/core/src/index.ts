@@ -18,6 +18,7 @@ export {
 } from './errors.js';
 export {
   type ArgsOf,
+  type ArgsSource,
   type GetResultsOptions,
   getErrors,
   getResults,
@@ -28,6 +29,7 @@ export {
   type Namespace,
   type ResultOf,
 } from './map.js';
+export { type MapItem, mapIter } from './map-iter.js';
 export {
   cancel,
   type RetryOptions,

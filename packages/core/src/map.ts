@@ -1,6 +1,11 @@
 import { decodeValue, encodeArgs, encodeFunction, encodeNamespace } from '@sheepdog/serialize';
 import { checkValue, inspectFunction } from '@sheepdog/serialize/inspect';
-import { createRequest, type SheepdogServer } from '@sheepdog/server';
+import {
+  type CreatedRequest,
+  createRequest,
+  createRequestAsync,
+  type SheepdogServer,
+} from '@sheepdog/server';
 import { Storage } from '@sheepdog/storage';
 import { resolveBackend, workerHost } from './backends/index.js';
 import { planJob } from './batching.js';
@@ -10,8 +15,9 @@ import { settle, taskStatuses } from './outcome.js';
 import { Run, type WaitOptions } from './run.js';
 import { acquireServer, releaseServer } from './servers.js';
 
+/** A function of any arguments: what `map` accepts. */
 // biome-ignore lint/suspicious/noExplicitAny: a function of any arguments is what map accepts.
-type AnyFunction = (...args: any[]) => unknown;
+export type AnyFunction = (...args: any[]) => unknown;
 
 /** A function named by the module that exports it; the worker imports it. */
 export interface ModuleFunction {
@@ -46,10 +52,28 @@ function* encodeArgList(args: Iterable<unknown>): Generator<Uint8Array> {
   }
 }
 
+async function* encodeArgStream(args: AsyncIterable<unknown>): AsyncGenerator<Uint8Array> {
+  let i = 0;
+  for await (const element of args) {
+    checkValue(element, `args[${i}]`);
+    yield encodeArgs(element);
+    i += 1;
+  }
+}
+
+/** Arguments of `map`: any iterable, or an async iterable that is streamed into storage. */
+export type ArgsSource<T> = Iterable<T> | AsyncIterable<T>;
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return (
+    value != null && typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function'
+  );
+}
+
 /** Stores the request (with what a later process needs to resume it), submits it, and returns its run. */
-async function start(
+export async function start(
   f: AnyFunction | ModuleFunction,
-  args: Iterable<unknown>,
+  args: ArgsSource<unknown>,
   config: ResolvedConfig,
   ns: Namespace | undefined,
 ): Promise<Run> {
@@ -63,17 +87,15 @@ async function start(
     server = await acquireServer(config);
     const host = config.localhost ?? (await workerHost(backend));
     const label = typeof fn === 'function' ? fn.name || '(anonymous)' : `${fn.module}#${fn.export}`;
-    const { requestId, token } = createRequest(
-      server.storage,
-      funcBytes,
-      nsBytes,
-      encodeArgList(args),
-      {
-        backend: backend.name,
-        label,
-        config: toStoredConfig(config, backend.name, { port: server.port, localhost: host }),
-      },
-    );
+    const meta = {
+      backend: backend.name,
+      label,
+      config: toStoredConfig(config, backend.name, { port: server.port, localhost: host }),
+    };
+    // Serialised one at a time into storage: the whole set is never in memory at once.
+    const { requestId, token }: CreatedRequest = isAsyncIterable(args)
+      ? await createRequestAsync(server.storage, funcBytes, nsBytes, encodeArgStream(args), meta)
+      : createRequest(server.storage, funcBytes, nsBytes, encodeArgList(args), meta);
     const run = new Run(
       requestId,
       server.storage,
@@ -135,19 +157,19 @@ export function waitOptions(config: ResolvedConfig, startedAt: number): WaitOpti
  */
 export async function map<F extends AnyFunction>(
   f: F,
-  args: Iterable<ArgsOf<F>>,
+  args: ArgsSource<ArgsOf<F>>,
   config?: SheepdogConfig,
   ns?: Namespace,
 ): Promise<Array<ResultOf<F> | null>>;
 export async function map<R = unknown>(
   f: ModuleFunction,
-  args: Iterable<unknown>,
+  args: ArgsSource<unknown>,
   config?: SheepdogConfig,
   ns?: Namespace,
 ): Promise<Array<R | null>>;
 export async function map(
   f: AnyFunction | ModuleFunction,
-  args: Iterable<unknown>,
+  args: ArgsSource<unknown>,
   config?: SheepdogConfig,
   ns?: Namespace,
 ): Promise<unknown[]> {
@@ -170,7 +192,7 @@ export async function map(
  */
 export async function mapAsync<F extends AnyFunction>(
   f: F | ModuleFunction,
-  args: Iterable<ArgsOf<F>>,
+  args: ArgsSource<ArgsOf<F>>,
   config?: SheepdogConfig,
   ns?: Namespace,
 ): Promise<number> {

@@ -5,9 +5,10 @@ import type { WaitOutcome } from './run.js';
 
 /** The results of a request in argument order, decoded, `null` where a task has none. */
 export function collectResults(storage: Storage, requestId: number): unknown[] {
+  // Results only: reading the arguments back would hold the serialised set in memory again.
   return storage
-    .getTasksWithResults(requestId)
-    .map(([, result]) => (result === null ? null : decodeValue(result)));
+    .getResultList(requestId)
+    .map((result) => (result === null ? null : decodeValue(result)));
 }
 
 /** Every task's state, attempts and reason, in argument order. */

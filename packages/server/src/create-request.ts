@@ -40,6 +40,29 @@ export function createRequest(
 }
 
 /**
+ * Like {@link createRequest}, for arguments from an async iterable (or a sync one): they are
+ * streamed into storage in chunks of a few thousand tasks (see `Storage.newRequestAsync`), so
+ * at most one chunk of serialised arguments is in memory. Submit jobs once it has resolved.
+ *
+ * @throws `StorageError` from `@sheepdog/storage`, or whatever the iterable throws (nothing is
+ *   then left stored)
+ */
+export async function createRequestAsync(
+  storage: Storage,
+  func: Uint8Array,
+  ns: Uint8Array,
+  argsList: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  meta: Omit<NewRequestMeta, 'tokenHash'> = {},
+): Promise<CreatedRequest> {
+  const token = mintToken();
+  const requestId = await storage.newRequestAsync(func, ns, argsList, {
+    ...meta,
+    tokenHash: hashToken(token),
+  });
+  return { requestId, token };
+}
+
+/**
  * Mints another worker token for an existing request and stores its SHA-256 hash, for a process
  * that resubmits some of the request's tasks (a resume, a retry) without knowing the first token,
  * which the database does not keep. Workers holding earlier tokens keep working.

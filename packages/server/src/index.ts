@@ -10,7 +10,12 @@ export {
   type TaskEvent,
   type WireErrorCode,
 } from './app.js';
-export { addRequestToken, type CreatedRequest, createRequest } from './create-request.js';
+export {
+  addRequestToken,
+  type CreatedRequest,
+  createRequest,
+  createRequestAsync,
+} from './create-request.js';
 export {
   decodeOutcomeFrames,
   encodeOutcomeFrames,
