@@ -29,7 +29,6 @@ export const TARGETS: readonly TargetSpec[] = [
     unit: 'tasks/s',
     figureId: 'ingest.leased.c32.tasksPerS',
     meets: (v) => v >= 50_000,
-    why: 'no leasing protocol yet (add the leased ingest case, see README)',
   },
   {
     id: 'new-request-time',

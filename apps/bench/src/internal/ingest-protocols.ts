@@ -2,11 +2,15 @@
 // `concurrency` copies of a loop; each copy plays one worker that asks for work until none is
 // left. A protocol in which the server hands out work (leases) ignores `claim()` and asks the
 // server instead; it calls `completed()` once per batch with the number of tasks it carried.
+import { encodeOutcomeFrames, OUTCOME_FRAMES_TYPE, type OutcomeFrame } from '@sheepdog/server';
 import type { Answer } from './http.js';
 import { trivialResult } from './payloads.js';
 
 /** Protocols the load generator speaks. */
-export type ProtocolName = 'sheepdog-v1' | 'bare';
+export type ProtocolName = 'sheepdog-v1' | 'sheepdog-leased' | 'bare';
+
+/** Largest chunk a leased worker asks for: `@sheepdog/worker`'s default `maxChunk`. */
+const MAX_CHUNK = 1000;
 
 /** One load run, as the parent sends it to the load generator. */
 export interface LoadJob {
@@ -79,6 +83,60 @@ const sheepdogV1: WorkerLoop = async (context) => {
   }
 };
 
+/**
+ * Leasing with batched results, as `@sheepdog/worker`'s lease mode does: lease a chunk (the
+ * first lease also fetches the function and namespace), post the chunk's results as one batch
+ * of binary frames, and grow the chunk 8× per lease up to 1,000, as the worker does for tasks
+ * this short. `claim()` is not used: the server hands out the work.
+ */
+const sheepdogLeased: WorkerLoop = async (context) => {
+  const { requestId, token } = context.job;
+  const auth = { authorization: `Bearer ${token}` };
+  const leasePath = `/v1/requests/${requestId}/lease`;
+  const resultsPath = `/v1/requests/${requestId}/results`;
+  const json = { ...auth, 'content-type': 'application/json' };
+  const frames = { ...auth, 'content-type': OUTCOME_FRAMES_TYPE };
+  let size = 1;
+  let withCode = true;
+  for (;;) {
+    const startedAt = performance.now();
+    const ask = withCode
+      ? { max: size, leaseMs: 60_000, withCode }
+      : { max: size, leaseMs: 60_000 };
+    withCode = false;
+    const leased = await context.request('POST', leasePath, json, Buffer.from(JSON.stringify(ask)));
+    if (leased.status !== 200) {
+      context.failed(describe(`POST ${leasePath}`, leased));
+      return;
+    }
+    const { tasks } = JSON.parse(leased.body.toString('utf8')) as {
+      tasks: { jobIndex: number; args: string }[];
+    };
+    if (tasks.length === 0) return;
+    const outcomes: OutcomeFrame[] = tasks.map((task) => {
+      Buffer.from(task.args, 'base64');
+      return { jobIndex: task.jobIndex, kind: 'result', payload: trivialResult(task.jobIndex) };
+    });
+    const posted = await context.request(
+      'POST',
+      resultsPath,
+      frames,
+      encodeOutcomeFrames(outcomes),
+    );
+    if (posted.status !== 200) {
+      context.failed(describe(`POST ${resultsPath}`, posted));
+      return;
+    }
+    const { statuses } = JSON.parse(posted.body.toString('utf8')) as { statuses: string[] };
+    for (const status of statuses) {
+      if (status === 'duplicate') context.duplicate();
+      else if (status !== 'stored') context.failed(`a batched result was answered ${status}`);
+    }
+    context.completed(tasks.length, startedAt);
+    size = Math.min(MAX_CHUNK, size * 8);
+  }
+};
+
 /** The bare baseline: GET a row by key, POST the result for the key. */
 const bare: WorkerLoop = async (context) => {
   const offset = context.job.keyOffset ?? 0;
@@ -103,8 +161,9 @@ const bare: WorkerLoop = async (context) => {
   }
 };
 
-/** Every protocol by name; a leased/batched protocol is added here (see the README). */
+/** Every protocol by name. */
 export const PROTOCOLS: Record<ProtocolName, WorkerLoop> = {
   'sheepdog-v1': sheepdogV1,
+  'sheepdog-leased': sheepdogLeased,
   bare,
 };
