@@ -246,6 +246,9 @@ export class Run {
         checkQueued = false;
         if (settled || stopping) return;
         try {
+          // Counting every state scans the request's tasks; with 10^6 of them that is too slow
+          // to do after every batch of results, so without a progress line a probe comes first.
+          if (progress === undefined && this.storage.hasOpenTasks(this.requestId)) return;
           const s = this.storage.countByState(this.requestId);
           const total = Object.values(s).reduce((a, b) => a + b, 0);
           const counts = { total, done: s.done, failed: s.failed, lost: s.lost + s.cancelled };

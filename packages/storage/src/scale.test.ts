@@ -70,6 +70,19 @@ describe('newRequestAsync', () => {
   });
 });
 
+describe('hasOpenTasks', () => {
+  it('says whether anything is pending or running, with one index probe', () => {
+    const id = storage.newRequest(bytes('f'), bytes('ns'), [bytes('a'), bytes('b')]);
+    expect(storage.hasOpenTasks(id)).toBe(true);
+    storage.storeResult(id, 1, bytes('r'));
+    storage.storeError(id, 2, bytes('e'));
+    expect(storage.hasOpenTasks(id)).toBe(false);
+    expect(() => storage.hasOpenTasks(99)).toThrow(
+      expect.objectContaining({ code: 'UNKNOWN_REQUEST' }),
+    );
+  });
+});
+
 describe('getOutcome and getResultList', () => {
   it('read results and errors without the arguments', () => {
     const id = storage.newRequest(bytes('f'), bytes('ns'), [bytes('a'), bytes('b'), bytes('c')]);

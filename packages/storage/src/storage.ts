@@ -302,30 +302,59 @@ export class Storage {
           });
           continue;
         }
-        this.#q.markLeased.run({ requestId: id, jobIndex, now, until });
         leased.push({ jobIndex, args: toBytes(args) });
+      }
+      if (leased.length > 0) {
+        const indices = JSON.stringify(leased.map((task) => task.jobIndex));
+        this.#q.markLeased.run({ id, now, until, indices });
       }
       return leased;
     });
+    // Batches are the hot path of lease mode: the tasks' states are read with one query and
+    // the state changes written with one statement each, instead of three statements per item.
     this.#outcomesTxn = db.transaction((id: number, items: readonly Outcome[]): OutcomeStatus[] => {
       if (!this.#exists(id)) throw unknownRequest(id, this.dbfile);
       const now = Date.now();
-      return items.map(({ jobIndex, kind, payload }): OutcomeStatus => {
-        const params = { requestId: id, jobIndex, payload: toBuffer(payload), now };
+      const known = new Map<number, [state: TaskState, attempts: number]>();
+      for (const [jobIndex, state, attempts] of this.#q.batchStates.all({
+        id,
+        indices: JSON.stringify(items.map((item) => item.jobIndex)),
+      })) {
+        known.set(jobIndex, [state, attempts]);
+      }
+      const done: number[] = [];
+      const failed: number[] = [];
+      const statuses = items.map(({ jobIndex, kind, payload }): OutcomeStatus => {
+        const task = known.get(jobIndex);
+        if (task === undefined) return 'unknown';
+        const [state, attempts] = task;
+        if (state === 'cancelled') return 'cancelled';
+        // A result exists exactly when the task is done; an error exactly when it failed.
+        if (state === 'done' || (kind === 'error' && state === 'failed')) return 'duplicate';
         if (kind === 'result') {
-          if (this.#q.insertResult.run(params).changes === 1) {
-            this.#q.markDone.run({ requestId: id, jobIndex, now });
-            this.#q.deleteError.run({ requestId: id, jobIndex });
-            return 'stored';
-          }
-        } else if (this.#q.insertError.run(params).changes === 1) {
-          this.#q.markFailed.run({ requestId: id, jobIndex, now });
-          return 'stored';
+          if (
+            this.#q.insertResultRow.run(id, jobIndex, toBuffer(payload), attempts, now).changes ===
+            0
+          )
+            return 'duplicate';
+          // Another attempt may have failed first; the task ends with one outcome, the result.
+          if (state === 'failed') this.#q.deleteError.run({ requestId: id, jobIndex });
+          task[0] = 'done';
+          done.push(jobIndex);
+        } else {
+          if (
+            this.#q.insertErrorRow.run(id, jobIndex, toBuffer(payload), attempts, now).changes === 0
+          )
+            return 'duplicate';
+          task[0] = 'failed';
+          failed.push(jobIndex);
         }
-        const state = this.#q.taskState.get({ requestId: id, jobIndex });
-        if (state === undefined) return 'unknown';
-        return state === 'cancelled' ? 'cancelled' : 'duplicate';
+        return 'stored';
       });
+      if (done.length > 0) this.#q.markManyDone.run({ id, now, indices: JSON.stringify(done) });
+      if (failed.length > 0)
+        this.#q.markManyFailed.run({ id, now, indices: JSON.stringify(failed) });
+      return statuses;
     });
   }
 
@@ -788,6 +817,21 @@ export class Storage {
   }
 
   /**
+   * Whether any task of the request is pending or running: one index probe, however many tasks
+   * the request has, so a waiter can ask after every batch of results.
+   *
+   * @throws {@link StorageError} `UNKNOWN_REQUEST` or `INVALID_ARGUMENT`
+   */
+  hasOpenTasks(requestId: number): boolean {
+    const id = this.#requestId(requestId);
+    return this.#guard('hasOpenTasks', () => {
+      if (this.#q.hasOpen.get({ id }) !== undefined) return true;
+      if (!this.#exists(id)) throw unknownRequest(id, this.dbfile);
+      return false;
+    });
+  }
+
+  /**
    * Every task's state, attempt count and the reason it was lost or cancelled, in job-index order.
    *
    * @throws {@link StorageError} `UNKNOWN_REQUEST` or `INVALID_ARGUMENT`
@@ -1176,6 +1220,11 @@ function prepareStatements(db: Database.Database) {
          ORDER BY job_index LIMIT @max`,
       )
       .raw(),
+    hasOpen: db
+      .prepare<Id, number>(
+        `SELECT 1 FROM tasks WHERE request_id = @id AND state IN ('pending', 'running') LIMIT 1`,
+      )
+      .pluck(),
     deleteRequest: db.prepare<Id>('DELETE FROM requests WHERE id = @id'),
     getOutcome: db.prepare<
       TaskKey,
@@ -1199,10 +1248,33 @@ function prepareStatements(db: Database.Database) {
            AND lease_until IS NOT NULL`,
       )
       .pluck(),
-    markLeased: db.prepare<TaskKey & { now: number; until: number }>(
+    markLeased: db.prepare<Id & { now: number; until: number; indices: string }>(
       `UPDATE tasks SET state = 'running', attempts = attempts + 1, lease_until = @until,
          updated_at = @now
-       WHERE request_id = @requestId AND job_index = @jobIndex`,
+       WHERE request_id = @id AND job_index IN (SELECT value FROM json_each(@indices))`,
+    ),
+    batchStates: db
+      .prepare<Id & { indices: string }, [number, TaskState, number]>(
+        `SELECT job_index, state, attempts FROM tasks
+         WHERE request_id = @id AND job_index IN (SELECT value FROM json_each(@indices))`,
+      )
+      .raw(),
+    insertResultRow: db.prepare<[number, number, Buffer, number, number]>(
+      `INSERT INTO results (request_id, job_index, result, attempt, created_at)
+       VALUES (?, ?, ?, ?, ?) ON CONFLICT (request_id, job_index) DO NOTHING`,
+    ),
+    insertErrorRow: db.prepare<[number, number, Buffer, number, number]>(
+      `INSERT INTO errors (request_id, job_index, error, attempt, created_at)
+       VALUES (?, ?, ?, ?, ?) ON CONFLICT (request_id, job_index) DO NOTHING`,
+    ),
+    markManyDone: db.prepare<Id & { now: number; indices: string }>(
+      `UPDATE tasks SET state = 'done', updated_at = @now
+       WHERE request_id = @id AND job_index IN (SELECT value FROM json_each(@indices))`,
+    ),
+    markManyFailed: db.prepare<Id & { now: number; indices: string }>(
+      `UPDATE tasks SET state = 'failed', updated_at = @now
+       WHERE request_id = @id AND job_index IN (SELECT value FROM json_each(@indices))
+         AND state <> 'done'`,
     ),
     taskState: db
       .prepare<TaskKey, TaskState>(
