@@ -47,6 +47,8 @@ export interface BenchPlan {
     readonly runs: number;
     /** Tasks of the Sheepdog map and of the raw array. */
     readonly tasks: number;
+    /** Tasks of the one large map (lease mode, 100 workers); 0 skips it. */
+    readonly largeTasks: number;
   };
 }
 
@@ -134,7 +136,7 @@ export function planFor(argv: readonly string[]): BenchPlan | undefined {
       sizes: localSizes ?? (quick ? [10] : [1_000]),
       overheadSamples: quick ? 3 : 20,
     },
-    gridengine: { runs: runsOr(3), tasks: quick ? 10 : 200 },
+    gridengine: { runs: runsOr(3), tasks: quick ? 10 : 200, largeTasks: quick ? 0 : 100_000 },
   };
 }
 

@@ -160,6 +160,46 @@ export const gridEngineSection: Section = async ({ plan, workDir, log }) => {
         mappedGone.map((s, i) => s / (raw[i] as number)),
       ),
     );
+    if (plan.gridengine.largeTasks > 0) {
+      const large = plan.gridengine.largeTasks;
+      log(`gridengine: one map of ${large} tasks (lease mode, 100 workers)`);
+      const dbfile = join(workDir, `gridengine-large.sqlite`);
+      const t0 = performance.now();
+      const results = await map(
+        (x: number) => x,
+        (function* () {
+          for (let i = 1; i <= large; i++) yield i;
+        })(),
+        {
+          backend: 'gridengine',
+          host: cluster.host,
+          sshPort: cluster.port,
+          sshUser: cluster.user,
+          sshKeyfile: cluster.key,
+          sshKnownHostsFile: cluster.knownHosts,
+          sshDir: REMOTE_DIR,
+          shell: cluster.node,
+          dbfile,
+          bindHost: '127.0.0.1',
+          localhost: '127.0.0.1',
+          workers: 100,
+        },
+      );
+      figures.push(
+        figure(
+          `gridengine.${large}.timeS`,
+          `map of ${large} tasks, lease mode with 100 workers: until map resolved (1 run)`,
+          's',
+          [(performance.now() - t0) / 1000],
+        ),
+      );
+      const wrong = results.filter((r, i) => r !== i + 1).length;
+      checks.push({
+        what: `gridengine map ${large} (lease mode): every result back in order`,
+        ok: wrong === 0,
+        ...(wrong === 0 ? {} : { detail: `${wrong} of ${large} results wrong` }),
+      });
+    }
     await admin.run(`rm -rf ${shellQuote(dir)}`);
   } finally {
     await admin.close();
@@ -170,6 +210,7 @@ export const gridEngineSection: Section = async ({ plan, workDir, log }) => {
     settings: {
       runs,
       tasks: n,
+      largeTasks: plan.gridengine.largeTasks,
       cluster: `${cluster.user}@${cluster.host}:${cluster.port}`,
       remoteDir: `~/${REMOTE_DIR}`,
       qstatPollMs: POLL_MS,
