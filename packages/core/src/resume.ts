@@ -2,6 +2,7 @@ import { connect } from 'node:net';
 import { Storage } from '@sheepdog/storage';
 import type { Backend } from './backend.js';
 import { resolveBackend } from './backends/index.js';
+import { planJob } from './batching.js';
 import {
   builtinBackends,
   fromStoredConfig,
@@ -86,6 +87,8 @@ async function attach(
       { url: endpointUrl(stored, caller) },
       server,
     );
+    // Retries of a large request go out in lease mode too, as its first submission did.
+    run.planJob = (indices) => planJob(config, backend, indices.length);
     return { run, config };
   } catch (error) {
     await backend.dispose?.();
@@ -204,6 +207,8 @@ export async function retry(
     const { stored, config: resolved } = loadStored(storage, requestId, dbfile, config);
     backend = resolveBackend(resolved);
     const submitter = new Run(requestId, storage, backend, { url: endpointUrl(stored, config) });
+    const planned = backend;
+    submitter.planJob = (indices) => planJob(resolved, planned, indices.length);
     const indices = await submitter.resubmit(storage.indicesInState(requestId, ['lost', 'failed']));
     if (!options.wait) {
       if (indices.length > 0 && !(await isListening(stored.port))) {
