@@ -139,6 +139,12 @@ function range(figure: Summary, unit: string): string {
   return `${formatNumber(figure.min)}–${withUnit(figure.max, unit)}`;
 }
 
+function settingText(value: unknown): string {
+  if (Array.isArray(value)) return value.map(settingText).join(', ');
+  if (typeof value === 'object' && value !== null) return JSON.stringify(value);
+  return String(value);
+}
+
 function cell(text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 }
@@ -182,7 +188,7 @@ export function renderMarkdown(results: BenchResults): string {
       lines.push('');
     }
     const settings = Object.entries(section.settings).map(
-      ([key, value]) => `${key} ${Array.isArray(value) ? value.join(', ') : String(value)}`,
+      ([key, value]) => `${key} ${settingText(value)}`,
     );
     if (settings.length > 0) lines.push(`Settings: ${settings.join('; ')}.`, '');
     const shown = section.figures.filter((f) => f.jsonOnly !== true);
