@@ -136,6 +136,11 @@ interface IngestCase {
    * @default 1
    */
   readonly tasksScale?: number;
+  /**
+   * What one latency sample covers, for the labels.
+   * @default 'per task'
+   */
+  readonly latencyOf?: string;
 }
 
 /** The measured cases; the `ingest-leased` target reads `ingest.leased.c32.tasksPerS`. */
@@ -151,6 +156,7 @@ const CASES: readonly IngestCase[] = [
     idPrefix: 'ingest.leased',
     label: 'sheepdog leased',
     tasksScale: 25,
+    latencyOf: 'per lease + batch',
   },
 ];
 
@@ -172,14 +178,14 @@ function caseFigures(
     ),
     figure(
       `${id}.p50Ms`,
-      `${kase.label}, ${c} workers: p50 latency per task`,
+      `${kase.label}, ${c} workers: p50 latency ${kase.latencyOf ?? 'per task'}`,
       'ms',
       ours.map((m) => m.p50Ms),
       original?.p50,
     ),
     figure(
       `${id}.p99Ms`,
-      `${kase.label}, ${c} workers: p99 latency per task`,
+      `${kase.label}, ${c} workers: p99 latency ${kase.latencyOf ?? 'per task'}`,
       'ms',
       ours.map((m) => m.p99Ms),
     ),
