@@ -20,7 +20,7 @@ const host = {
 
 const make = () => sshHosts({ hosts: [host, host], node: cluster.node });
 
-backendContract('ssh-hosts', make, { workerHost: '127.0.0.1' });
+backendContract('ssh-hosts', make, { workerHost: '127.0.0.1', lease: false });
 
 describe('ssh-hosts (its own cases)', () => {
   it('spreads the tasks round-robin over the hosts', async () => {
