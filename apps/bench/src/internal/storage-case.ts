@@ -8,6 +8,8 @@ import { EMPTY_NS, IDENTITY_FUNC, trivialArgs, trivialResult } from './payloads.
 export type StorageCase =
   /** Time `newRequest` of n trivial tasks into a new file (removed afterwards). */
   | { kind: 'newRequest'; dbfile: string; n: number }
+  /** The same through `newRequestAsync` (chunked transactions), the path `map` takes. */
+  | { kind: 'newRequestAsync'; dbfile: string; n: number }
   /** Time encoding n trivial args alone: the part of `newRequest`'s input that is not storage. */
   | { kind: 'encodeArgs'; n: number }
   /** Untimed setup: a request of n tasks that all have results, for `getTasksWithResults`. */
@@ -50,7 +52,11 @@ function expectCount(what: string, actual: number, expected: number): Verdict {
     : { ok: false, detail: `${what}: ${actual}, expected ${expected}` };
 }
 
-function run(input: StorageCase): StorageCaseResult {
+function removeDatabase(dbfile: string): void {
+  for (const suffix of ['', '-wal', '-shm']) rmSync(`${dbfile}${suffix}`, { force: true });
+}
+
+async function run(input: StorageCase): Promise<StorageCaseResult> {
   switch (input.kind) {
     case 'encodeArgs': {
       const startRssMb = maxRssMb();
@@ -70,9 +76,19 @@ function run(input: StorageCase): StorageCaseResult {
       const peakRssMb = maxRssMb();
       const check = expectCount('tasks stored', storage.countTasks(id), input.n);
       storage.close();
-      rmSync(input.dbfile, { force: true });
-      rmSync(`${input.dbfile}-wal`, { force: true });
-      rmSync(`${input.dbfile}-shm`, { force: true });
+      removeDatabase(input.dbfile);
+      return { timeMs, startRssMb, peakRssMb, ...check };
+    }
+    case 'newRequestAsync': {
+      const storage = new Storage(input.dbfile);
+      const startRssMb = maxRssMb();
+      const t0 = performance.now();
+      const id = await storage.newRequestAsync(IDENTITY_FUNC, EMPTY_NS, trivialArgs(input.n));
+      const timeMs = performance.now() - t0;
+      const peakRssMb = maxRssMb();
+      const check = expectCount('tasks stored', storage.countTasks(id), input.n);
+      storage.close();
+      removeDatabase(input.dbfile);
       return { timeMs, startRssMb, peakRssMb, ...check };
     }
     case 'prepareRead': {

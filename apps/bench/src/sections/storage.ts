@@ -31,6 +31,8 @@ export const storageSection: Section = async ({ plan, workDir, log }) => {
     const startRss: number[] = [];
     const encodeTime: number[] = [];
     const encodeRss: number[] = [];
+    const asyncTime: number[] = [];
+    const asyncRss: number[] = [];
     for (let run = 1; run <= runs; run++) {
       log(`storage: newRequest ${sizeLabel(n)}, run ${run}/${runs}`);
       const dbfile = join(workDir, `new-request-${n}-${run}.sqlite`);
@@ -40,7 +42,15 @@ export const storageSection: Section = async ({ plan, workDir, log }) => {
       rss.push(result.peakRssMb);
       startRss.push(result.startRssMb);
       if (n === largest) {
-        // Same run, same sizes, no storage: shows what the args' own encoding costs.
+        // Same run, same size: the chunked path map takes, and the args' encoding alone.
+        const chunked = await storageCase({
+          kind: 'newRequestAsync',
+          dbfile: join(workDir, `new-request-async-${n}-${run}.sqlite`),
+          n,
+        });
+        check(`newRequestAsync ${sizeLabel(n)} run ${run}: every task stored`, chunked);
+        asyncTime.push(chunked.timeMs / 1000);
+        asyncRss.push(chunked.peakRssMb);
         const encoded = await storageCase({ kind: 'encodeArgs', n });
         encodeTime.push(encoded.timeMs / 1000);
         encodeRss.push(encoded.peakRssMb);
@@ -66,6 +76,18 @@ export const storageSection: Section = async ({ plan, workDir, log }) => {
     );
     if (n === largest) {
       figures.push(
+        figure(
+          `storage.newRequestAsync.${n}.timeS`,
+          `newRequestAsync (chunked, as map stores args), ${sizeLabel(n)} tasks: time`,
+          's',
+          asyncTime,
+        ),
+        figure(
+          `storage.newRequestAsync.${n}.peakRssMb`,
+          `newRequestAsync, ${sizeLabel(n)} tasks: peak RSS`,
+          'MB',
+          asyncRss,
+        ),
         figure(
           `storage.encodeArgs.${n}.timeS`,
           `baseline: encoding the ${sizeLabel(n)} args alone (v8.serialize, no storage): time`,
