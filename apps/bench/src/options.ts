@@ -58,8 +58,8 @@ const USAGE = `Usage: pnpm bench [-- options]   (or: node dist/cli.js [options] 
 
   --only a,b        sections to run: ${SECTION_NAMES.join(', ')} (default: all)
   --quick           small sizes, one run each: a smoke run, not a measurement
-  --runs N          runs per figure in every section (default: 5; local and gridengine 3)
-  --local-sizes L   task counts of the local end-to-end maps (default: 1000; e.g. 1000,10000)
+  --runs N          runs per figure in every section (default: 5; ingest 4; local, gridengine 3)
+  --local-sizes L   task counts of the local end-to-end maps (default: 1000,10000)
   --out DIR         where latest.json and latest.md go (default: apps/bench/results)
   --help            this text`;
 
@@ -126,14 +126,15 @@ export function planFor(argv: readonly string[]): BenchPlan | undefined {
       storeSize: quick ? 1_000 : 10_000,
     },
     ingest: {
-      runs: runsOr(5),
+      // An even count: each server goes first in half of the runs.
+      runs: runsOr(4),
       concurrencies: quick ? [1, 8] : [1, 8, 32, 128],
       tasks: quick ? 200 : 4_000,
     },
     completion: { runs: runsOr(5), sizes: quick ? [10] : [10, 10_000] },
     local: {
       runs: runsOr(3),
-      sizes: localSizes ?? (quick ? [10] : [1_000]),
+      sizes: localSizes ?? (quick ? [10] : [1_000, 10_000]),
       overheadSamples: quick ? 3 : 20,
     },
     gridengine: { runs: runsOr(3), tasks: quick ? 10 : 200, largeTasks: quick ? 0 : 100_000 },
