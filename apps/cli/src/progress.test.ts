@@ -127,13 +127,49 @@ describe('Ctrl-C during run', () => {
     await until(() => out.includes('[c]ancel it, [d]etach and leave it, or [w]ait on?'));
     child.stdin?.write('c');
     const r = await done;
-    expect(r.status).toBe(1);
+    expect(r.status, r.stdout).toBe(1);
     const results = r.stdout
       .split(/\r?\n/)
       .filter((l) => l.startsWith('{"index"'))
       .map((l) => JSON.parse(l));
     expect(results[0]).toEqual({ index: 1, status: 'done', result: 1 });
     expect(results.slice(1).map((l) => l.status)).toEqual(['cancelled', 'cancelled', 'cancelled']);
+  }, 60_000);
+
+  it('on a terminal, [w] waits on: the running tasks did not get the SIGINT and finish', async () => {
+    const cwd = workdir([
+      [1, 100],
+      [2, 2500],
+      [3, 2500],
+    ]);
+    const child = inTerminal(
+      ['run', './tasks.mjs#slow', '--args', 'args.json', '--concurrency', '2'],
+      cwd,
+    );
+    let out = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString('utf8');
+    });
+    const done = finished(child, 60_000);
+    await until(() => /1\/3/.test(out));
+    child.stdin?.write('\x03');
+    const question = '[c]ancel it, [d]etach and leave it, or [w]ait on? ';
+    await until(() => out.includes(question));
+    // While the question is up, the bar stays off the terminal: nothing is drawn after it.
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(out.slice(out.indexOf(question) + question.length)).toBe('');
+    child.stdin?.write('w');
+    const r = await done;
+    expect(r.status, r.stdout).toBe(0);
+    const results = r.stdout
+      .split(/\r?\n/)
+      .filter((l) => l.startsWith('{"index"'))
+      .map((l) => JSON.parse(l));
+    expect(results).toEqual([
+      { index: 1, status: 'done', result: 1 },
+      { index: 2, status: 'done', result: 2 },
+      { index: 3, status: 'done', result: 3 },
+    ]);
   }, 60_000);
 
   it('on a terminal, [d] detaches and says how to carry on, exit 130', async () => {

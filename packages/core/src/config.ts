@@ -46,6 +46,7 @@ const configSchema = z
       ])
       .optional(),
     concurrency: z.number().int().positive().optional(),
+    ownProcessGroup: z.boolean().default(false),
     workers: z.number().int().positive().optional(),
     maxRunning: z.number().int().positive().optional(),
     leaseMs: z.number().int().positive().optional(),

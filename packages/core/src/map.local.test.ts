@@ -1,13 +1,13 @@
 // End to end on the local backend: real worker processes, a real server on loopback and a real
 // SQLite file, as a user's `map` runs on a machine without a cluster.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Storage } from '@sheepdog/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getErrors, getResults, map, mapAsync, type SheepdogConfig } from './index.js';
+import { getErrors, getResults, local, map, mapAsync, type SheepdogConfig } from './index.js';
 
 const fixtures = fileURLToPath(new URL('../test/fixtures/tasks.mjs', import.meta.url));
 let dir: string;
@@ -181,6 +181,26 @@ describe('map on the local backend', () => {
 
   it('returns an empty list for empty args without starting a job', async () => {
     expect(await map((x: number) => x, [], config)).toEqual([]);
+  }, 30_000);
+
+  it('starts tasks in this process group, or with ownProcessGroup in one of their own', async () => {
+    // So that a terminal's Ctrl-C, sent to the foreground process group, reaches the tasks only
+    // when nobody asked to decide about them (see the CLI's Ctrl-C tests for the whole story).
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const ours = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+    const task = { module: fixtures, export: 'processGroup' };
+    type Group = { pid: number; pgrp: number };
+    const shared = await map<Group>(task, [1, 2], config);
+    expect(shared.map((g) => g?.pgrp)).toEqual([ours, ours]);
+    const own = await map<Group>(task, [1, 2], {
+      ...config,
+      backend: local({ concurrency: 2, ownProcessGroup: true }),
+    });
+    expect(own).toHaveLength(2);
+    for (const g of own) {
+      expect(g).toEqual({ pid: expect.any(Number), pgrp: g?.pid });
+      expect(g?.pgrp).not.toBe(ours);
+    }
   }, 30_000);
 
   it('runs 1,000 tasks and returns every result once, in order', async () => {

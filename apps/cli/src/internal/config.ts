@@ -341,7 +341,10 @@ export interface ConfigSources {
 
 /** The merged config and where each key came from. */
 export interface LoadedConfig {
-  /** The merged input, as the library takes it (`verbose` is always off: the CLI shows progress). */
+  /**
+   * The merged input, as the library takes it: `verbose` is always off (the CLI shows progress)
+   * and `ownProcessGroup` always on.
+   */
   readonly input: SheepdogConfig;
   /** The input after the library's defaults. */
   readonly resolved: ResolvedConfig;
@@ -415,7 +418,9 @@ export async function loadConfig(
     merged[setting.key] = value;
     origin.set(setting.key, `--${setting.flag}`);
   }
-  const input = { ...merged, verbose: false } as SheepdogConfig;
+  // Ctrl-C is this command's to handle (it asks whether to cancel, detach or wait on): local
+  // tasks in a process group of their own do not die of the terminal's SIGINT meanwhile.
+  const input = { ...merged, verbose: false, ownProcessGroup: true } as SheepdogConfig;
   let resolved: ResolvedConfig | undefined;
   try {
     resolved = parseConfig(input);

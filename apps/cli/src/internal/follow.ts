@@ -90,6 +90,7 @@ export async function follow(options: FollowOptions): Promise<StateCounts | unde
       `\n[sheepdog] request ${requestId} is still running. [c]ancel it, [d]etach and leave it, or [w]ait on? `,
     ).then((choice) => {
       asking = false;
+      progress.resume();
       if (choice === 'cancel') {
         process.stderr.write(`[sheepdog] cancelling request ${requestId}…\n`);
         options.cancel.abort(new Error('cancelled with Ctrl-C'));

@@ -44,6 +44,7 @@ export class Progress {
   private lastLine = 0;
   private lastText = '';
   private counts: StateCounts | undefined;
+  private paused = false;
   private baseline: number | undefined;
 
   constructor(
@@ -116,7 +117,7 @@ export class Progress {
   /** Shows the current counts; cheap to call often. */
   update(counts: StateCounts): void {
     this.counts = counts;
-    if (this.mode === 'none') return;
+    if (this.mode === 'none' || this.paused) return;
     if (this.mode === 'bar') {
       if (this.bar === undefined) this.startBar(counts);
       else this.bar.update(this.figures(counts).finished, this.payload(counts));
@@ -131,14 +132,21 @@ export class Progress {
     this.stream.write(`${text}\n`);
   }
 
-  /** Takes the bar off the terminal, e.g. to ask a question; the next update brings it back. */
+  /** Takes the bar off the terminal, e.g. to ask a question, until {@link resume}. */
   pause(): void {
+    this.paused = true;
     this.bar?.stop();
     this.bar = undefined;
   }
 
+  /** Shows progress again after {@link pause}, from the next update on. */
+  resume(): void {
+    this.paused = false;
+  }
+
   /** Shows the final counts and leaves the terminal clean. */
   stop(counts: StateCounts | undefined = this.counts): void {
+    this.paused = false;
     if (counts === undefined || this.mode === 'none') return;
     if (this.mode === 'bar') {
       if (this.bar === undefined) this.startBar(counts);

@@ -36,9 +36,14 @@ export function resolveBackend(config: ResolvedConfig): Backend {
   if (typeof backend !== 'string') return backend;
   switch (backend) {
     case 'local':
-      return local(
-        given({ concurrency: config.concurrency, node: config.shell, maxHeapMb: config.maxHeapMb }),
-      );
+      return local({
+        ...given({
+          concurrency: config.concurrency,
+          node: config.shell,
+          maxHeapMb: config.maxHeapMb,
+        }),
+        ownProcessGroup: config.ownProcessGroup,
+      });
     case 'gridengine':
       return gridengine({ ...sshOptions(config), ...given({ geOpts: config.geOpts }) });
     case 'slurm':

@@ -28,6 +28,15 @@ export interface LocalBackendOptions {
   node?: string;
   /** A V8 heap cap for each task, in MiB. */
   maxHeapMb?: number;
+  /**
+   * Start each task process in a session and process group of its own. A Ctrl-C at the terminal
+   * then reaches only this process and not the running tasks, which is what a program that
+   * handles SIGINT itself (asking whether to cancel, say) needs; the `sheepdog` CLI sets it.
+   * Without it, the terminal's Ctrl-C ends the running tasks with this process, as it ends any
+   * child process.
+   * @default false
+   */
+  ownProcessGroup?: boolean;
 }
 
 interface LocalJob {
@@ -116,6 +125,7 @@ export function local(options: LocalBackendOptions = {}): Backend {
       const child = spawn(node, [file], {
         env: { ...process.env, SHEEPDOG_TASK_ID: String(index) },
         stdio: ['ignore', 'ignore', 'pipe'],
+        detached: options.ownProcessGroup === true,
       });
       const pidFile = join(job.dir, PIDS, String(index));
       if (child.pid !== undefined) writeFileSync(pidFile, String(child.pid));
