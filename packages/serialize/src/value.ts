@@ -1,10 +1,13 @@
 import { deserialize, serialize } from 'node:v8';
 import { SerializeError } from './error.js';
+import { encodePlain } from './plain.js';
 
 /**
  * Encodes a value with Node's structured-clone serializer (`v8.serialize`), which keeps what JSON
  * loses: `undefined`, NaN, ±Infinity, -0, Date, RegExp, Map, Set, BigInt, typed arrays, Buffer,
- * Error objects and shared or cyclic references.
+ * Error objects and shared or cyclic references. Plain data (numbers, strings, booleans, null,
+ * undefined, arrays and plain objects) is written by a faster encoder of the same format, whose
+ * bytes `v8.deserialize` reads back the same way.
  *
  * Class instances travel as plain objects (their prototype is lost); use
  * `@sheepdog/serialize/inspect` to refuse them before submitting.
@@ -14,7 +17,7 @@ import { SerializeError } from './error.js';
  */
 export function encodeValue(value: unknown): Uint8Array {
   try {
-    return serialize(value);
+    return encodePlain(value) ?? serialize(value);
   } catch (error) {
     throw new SerializeError(
       'NOT_SERIALIZABLE',

@@ -245,6 +245,31 @@ describe('ordering and separate requests', () => {
     expect(storage.getDetails(id, 100_000)[2]).toEqual(bytes('100000'));
     expect(storage.getRequest(id).nTasks).toBe(100_000);
   });
+
+  it('gives every task its own args at any count, the multi-row batches and their tail', () => {
+    // Tasks go in 256 rows per statement; these counts end on, before and after a boundary.
+    for (const n of [1, 255, 256, 257, 600]) {
+      const id = storage.newRequest(
+        F,
+        NS,
+        Array.from({ length: n }, (_, i) => bytes(`args ${i + 1}`)),
+      );
+      expect(storage.getRequest(id).nTasks).toBe(n);
+      const args = storage.getTasksWithResults(id).map(([a]) => Buffer.from(a).toString());
+      expect(args).toEqual(Array.from({ length: n }, (_, i) => `args ${i + 1}`));
+    }
+  });
+
+  it('stores nothing when an entry past the first batch is bad', () => {
+    const list = Array.from({ length: 300 }, (_, i) => bytes(String(i)));
+    list[280] = 'bad' as unknown as Uint8Array;
+    expect(expectCode(() => storage.newRequest(F, NS, list), 'INVALID_ARGUMENT').message).toContain(
+      'argsList[280]',
+    );
+    expect(rawAll('SELECT (SELECT count(*) FROM requests), (SELECT count(*) FROM tasks)')).toEqual([
+      [0, 0],
+    ]);
+  });
 });
 
 describe('unknown requests and tasks', () => {

@@ -220,13 +220,7 @@ export class Storage {
             meta.config,
           ).lastInsertRowid,
         );
-        let jobIndex = 0;
-        for (const args of argsList) {
-          assertBytes(`argsList[${jobIndex}]`, args);
-          jobIndex += 1;
-          this.#q.insertTask.run(id, jobIndex, toBuffer(args), now);
-        }
-        this.#q.setTaskCount.run(jobIndex, id);
+        this.#q.setTaskCount.run(this.#insertTasks(id, 1, argsList, now), id);
         return id;
       },
     );
@@ -262,11 +256,7 @@ export class Storage {
       return reopened;
     });
     this.#appendTxn = db.transaction((id: number, first: number, rows: readonly Buffer[]) => {
-      const now = Date.now();
-      rows.forEach((args, i) => {
-        this.#q.insertTask.run(id, first + i, args, now);
-      });
-      this.#q.setTaskCount.run(first + rows.length - 1, id);
+      this.#q.setTaskCount.run(this.#insertTasks(id, first, rows, Date.now()), id);
     });
     this.#leaseTxn = db.transaction((id: number, options: LeaseOptions): LeasedTask[] => {
       const now = Date.now();
@@ -376,6 +366,29 @@ export class Storage {
   initdb(): void {
     this.#assertOpen();
     this.#migrate();
+  }
+
+  /**
+   * Inserts tasks `first`, `first + 1`, ... of request `id`, checking each entry, inside the
+   * caller's transaction; returns the last job index. Rows go in TASK_BATCH at a time, one
+   * statement each: the per-statement overhead dominates a million single-row inserts.
+   */
+  #insertTasks(id: number, first: number, argsList: Iterable<Uint8Array>, now: number): number {
+    const params: (number | Buffer)[] = [];
+    let jobIndex = first - 1;
+    for (const args of argsList) {
+      assertBytes(`argsList[${jobIndex}]`, args);
+      jobIndex += 1;
+      params.push(id, jobIndex, toBuffer(args), now);
+      if (params.length === TASK_BATCH * 4) {
+        this.#q.insertTasks.run(params);
+        params.length = 0;
+      }
+    }
+    for (let i = 0; i < params.length; i += 4) {
+      this.#q.insertTask.run(id, params[i + 1] as number, params[i + 2] as Buffer, now);
+    }
+    return jobIndex;
   }
 
   /**
@@ -1152,6 +1165,9 @@ export class Storage {
   }
 }
 
+/** Tasks per multi-row INSERT (4 parameters each, well under SQLite's limit of 32,766). */
+const TASK_BATCH = 256;
+
 /** Prepares every hand-written statement once per connection. */
 function prepareStatements(db: Database.Database) {
   return {
@@ -1163,6 +1179,9 @@ function prepareStatements(db: Database.Database) {
     ),
     insertTask: db.prepare<[number, number, Buffer, number]>(
       'INSERT INTO tasks (request_id, job_index, args, updated_at) VALUES (?, ?, ?, ?)',
+    ),
+    insertTasks: db.prepare<[(number | Buffer)[]]>(
+      `INSERT INTO tasks (request_id, job_index, args, updated_at) VALUES ${Array(TASK_BATCH).fill('(?, ?, ?, ?)').join(', ')}`,
     ),
     setTaskCount: db.prepare<[number, number]>('UPDATE requests SET n_tasks = ? WHERE id = ?'),
     getDetails: db

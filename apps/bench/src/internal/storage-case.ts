@@ -2,7 +2,7 @@
 import { rmSync } from 'node:fs';
 import { Storage } from '@sheepdog/storage';
 import { serveParent } from './child.js';
-import { EMPTY_NS, IDENTITY_FUNC, trivialArgs, trivialResult } from './payloads.js';
+import { EMPTY_NS, IDENTITY_FUNC, trivialArgs, trivialArgsV8, trivialResult } from './payloads.js';
 
 /** What the parent asks for. */
 export type StorageCase =
@@ -10,8 +10,11 @@ export type StorageCase =
   | { kind: 'newRequest'; dbfile: string; n: number }
   /** The same through `newRequestAsync` (chunked transactions), the path `map` takes. */
   | { kind: 'newRequestAsync'; dbfile: string; n: number }
-  /** Time encoding n trivial args alone: the part of `newRequest`'s input that is not storage. */
-  | { kind: 'encodeArgs'; n: number }
+  /**
+   * Time encoding n trivial args alone: the part of `newRequest`'s input that is not storage,
+   * with core's `encodeArgs` or with `v8.serialize`.
+   */
+  | { kind: 'encodeArgs'; n: number; encoder: 'encodeArgs' | 'v8.serialize' }
   /** Untimed setup: a request of n tasks that all have results, for `getTasksWithResults`. */
   | { kind: 'prepareRead'; dbfile: string; n: number }
   /** Time `getTasksWithResults` of a prepared request, from a fresh process. */
@@ -62,7 +65,8 @@ async function run(input: StorageCase): Promise<StorageCaseResult> {
       const startRssMb = maxRssMb();
       let bytes = 0;
       const timeMs = timed(() => {
-        for (const args of trivialArgs(input.n)) bytes += args.byteLength;
+        const payloads = input.encoder === 'encodeArgs' ? trivialArgs : trivialArgsV8;
+        for (const args of payloads(input.n)) bytes += args.byteLength;
       });
       return { timeMs, startRssMb, peakRssMb: maxRssMb(), ok: bytes > 0 };
     }

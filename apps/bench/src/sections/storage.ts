@@ -31,6 +31,8 @@ export const storageSection: Section = async ({ plan, workDir, log }) => {
     const startRss: number[] = [];
     const encodeTime: number[] = [];
     const encodeRss: number[] = [];
+    const v8Time: number[] = [];
+    const v8Rss: number[] = [];
     const asyncTime: number[] = [];
     const asyncRss: number[] = [];
     for (let run = 1; run <= runs; run++) {
@@ -51,9 +53,12 @@ export const storageSection: Section = async ({ plan, workDir, log }) => {
         check(`newRequestAsync ${sizeLabel(n)} run ${run}: every task stored`, chunked);
         asyncTime.push(chunked.timeMs / 1000);
         asyncRss.push(chunked.peakRssMb);
-        const encoded = await storageCase({ kind: 'encodeArgs', n });
+        const encoded = await storageCase({ kind: 'encodeArgs', n, encoder: 'encodeArgs' });
         encodeTime.push(encoded.timeMs / 1000);
         encodeRss.push(encoded.peakRssMb);
+        const v8 = await storageCase({ kind: 'encodeArgs', n, encoder: 'v8.serialize' });
+        v8Time.push(v8.timeMs / 1000);
+        v8Rss.push(v8.peakRssMb);
       }
     }
     const label = `newRequest, ${sizeLabel(n)} tasks`;
@@ -90,15 +95,27 @@ export const storageSection: Section = async ({ plan, workDir, log }) => {
         ),
         figure(
           `storage.encodeArgs.${n}.timeS`,
-          `baseline: encoding the ${sizeLabel(n)} args alone (v8.serialize, no storage): time`,
+          `baseline: encoding the ${sizeLabel(n)} args alone (encodeArgs, no storage): time`,
           's',
           encodeTime,
         ),
         figure(
           `storage.encodeArgs.${n}.peakRssMb`,
-          `baseline: encoding the ${sizeLabel(n)} args alone: peak RSS`,
+          `baseline: encoding the ${sizeLabel(n)} args alone (encodeArgs): peak RSS`,
           'MB',
           encodeRss,
+        ),
+        figure(
+          `storage.encodeArgsV8.${n}.timeS`,
+          `baseline: encoding the ${sizeLabel(n)} args alone with v8.serialize: time`,
+          's',
+          v8Time,
+        ),
+        figure(
+          `storage.encodeArgsV8.${n}.peakRssMb`,
+          `baseline: encoding the ${sizeLabel(n)} args alone with v8.serialize: peak RSS`,
+          'MB',
+          v8Rss,
         ),
       );
     }
@@ -161,6 +178,6 @@ export const storageSection: Section = async ({ plan, workDir, log }) => {
   return {
     figures,
     checks,
-    settings: { runs, newRequestSizes, readSize, storeSize, args: 'v8.serialize([i]) per task' },
+    settings: { runs, newRequestSizes, readSize, storeSize, args: 'encodeArgs(i) per task' },
   };
 };
