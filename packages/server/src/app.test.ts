@@ -92,3 +92,57 @@ describe('createApp, embedded without a network', () => {
     }
   });
 });
+
+describe('group commit', () => {
+  it('commits the writes of concurrent calls together; a call that fails leaves the others stored', async () => {
+    const n = 20;
+    const big = createRequest(
+      storage,
+      enc.encode('f'),
+      enc.encode('ns'),
+      Array.from({ length: n }, (_, i) => enc.encode(String(i + 1))),
+    );
+    const app = createApp(storage);
+    const headers = { authorization: `Bearer ${big.token}` };
+    const commits = vi.spyOn(storage, 'transaction');
+    const task = (i: number): string => `/v1/requests/${big.requestId}/tasks/${i}`;
+    const started = await Promise.all(
+      Array.from({ length: n }, (_, i) => app.request(task(i + 1), { headers })),
+    );
+    expect(started.map((r) => r.status)).toEqual(Array(n).fill(200));
+    const post = async (i: number): Promise<Response> =>
+      app.request(`${task(i)}/result`, { method: 'POST', headers, body: enc.encode(`r${i}`) });
+    const posted = await Promise.all([
+      ...Array.from({ length: n }, (_, i) => post(i + 1)),
+      post(n + 1),
+    ]);
+    expect(posted.slice(0, n).map((r) => r.status)).toEqual(Array(n).fill(200));
+    expect(posted[n]?.status).toBe(404);
+    expect(await posted[n]?.json()).toMatchObject({ error: { code: 'UNKNOWN_TASK' } });
+    // Twenty starts and twenty-one posts, in far fewer transactions than calls.
+    expect(commits.mock.calls.length).toBeGreaterThanOrEqual(2);
+    expect(commits.mock.calls.length).toBeLessThan(10);
+    expect(storage.countResults(big.requestId)).toBe(n);
+    expect(storage.getTaskStates(big.requestId).map((t) => [t.state, t.attempts])).toEqual(
+      Array(n).fill(['done', 1]),
+    );
+  });
+
+  it('answers a cancelled task with 409 in a group whose other writes commit', async () => {
+    const app = createApp(storage);
+    const headers = { authorization: `Bearer ${token}` };
+    const other = createRequest(storage, enc.encode('f'), enc.encode('ns'), [enc.encode('b')]);
+    storage.markCancelled(requestId, 'cancelled by the test');
+    const [refused, started] = await Promise.all([
+      app.request(`/v1/requests/${requestId}/tasks/1`, { headers }),
+      app.request(`/v1/requests/${other.requestId}/tasks/1`, {
+        headers: { authorization: `Bearer ${other.token}` },
+      }),
+    ]);
+    expect(refused.status).toBe(409);
+    expect(started.status).toBe(200);
+    expect(storage.getTaskStates(other.requestId)).toMatchObject([
+      { state: 'running', attempts: 1 },
+    ]);
+  });
+});

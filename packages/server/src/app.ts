@@ -4,6 +4,7 @@ import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit as bodyLimitMiddleware } from 'hono/body-limit';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
+import { GroupCommit } from './internal/group-commit.js';
 import { tokenMatches } from './internal/token.js';
 import { decodeOutcomeFrames, OUTCOME_FRAMES_TYPE, type OutcomeFrame } from './outcome-frames.js';
 import { ServerError } from './server-error.js';
@@ -283,23 +284,34 @@ export function createApp(storage: Storage, options: AppOptions = {}): Hono<AppE
 
   const app = new Hono<AppEnv>();
 
-  app.get(TASK_PATH, authorize, (c) => {
+  // The per-task writes of v1 (a task's start, its result or error) commit in groups.
+  const group = new GroupCommit(storage);
+
+  app.get(TASK_PATH, authorize, async (c) => {
     const requestId = c.get('requestId');
     const jobIndex = c.get('jobIndex');
     const [func, ns, args] = storage.getDetails(requestId, jobIndex);
     // Refuses a cancelled task, so its worker stops instead of running it.
-    storage.markRunning(requestId, jobIndex);
+    await group.run(() => storage.markRunning(requestId, jobIndex));
     return c.json({ func: base64(func), ns: base64(ns), args: base64(args) });
   });
 
   app.post(`${TASK_PATH}/result`, authorize, limit, async (c) => {
     const body = await readBody(c, resultBody);
-    return stored(c, 'result', storage.storeResult(c.get('requestId'), c.get('jobIndex'), body));
+    const requestId = c.get('requestId');
+    const jobIndex = c.get('jobIndex');
+    return stored(
+      c,
+      'result',
+      await group.run(() => storage.storeResult(requestId, jobIndex, body)),
+    );
   });
 
   app.post(`${TASK_PATH}/error`, authorize, limit, async (c) => {
     const body = await readBody(c, errorBody);
-    return stored(c, 'error', storage.storeError(c.get('requestId'), c.get('jobIndex'), body));
+    const requestId = c.get('requestId');
+    const jobIndex = c.get('jobIndex');
+    return stored(c, 'error', await group.run(() => storage.storeError(requestId, jobIndex, body)));
   });
 
   // Leasing (protocol v1 addition): a worker takes a chunk of tasks at a time and posts their

@@ -617,3 +617,49 @@ describe('the database file', () => {
     }
   });
 });
+
+describe('transaction', () => {
+  it('commits the calls inside together; one that throws undoes only its own writes', () => {
+    const id = addRequest();
+    const seen: unknown[] = [];
+    storage.transaction(() => {
+      storage.markRunning(id, 1);
+      storage.storeResult(id, 1, bytes('one'));
+      // Another connection sees nothing before the commit.
+      seen.push(rawAll('SELECT count(*) FROM results')[0]);
+      try {
+        storage.transaction(() => {
+          storage.markRunning(id, 3);
+          storage.storeResult(id, 99, bytes('no such task'));
+        });
+      } catch (error) {
+        seen.push((error as StorageError).code);
+      }
+      storage.storeError(id, 2, bytes('boom'));
+    });
+    expect(seen).toEqual([[0], 'UNKNOWN_TASK']);
+    expect(rawAll('SELECT job_index, state, attempts FROM tasks ORDER BY job_index')).toEqual([
+      [1, 'done', 1],
+      [2, 'failed', 0],
+      [3, 'pending', 0],
+    ]);
+    expect(rawAll('SELECT job_index FROM results')).toEqual([[1]]);
+  });
+
+  it('stores nothing when the work throws, and passes the error on', () => {
+    const id = addRequest();
+    expect(() =>
+      storage.transaction(() => {
+        storage.storeResult(id, 1, bytes('one'));
+        throw new RangeError('changed my mind');
+      }),
+    ).toThrow(RangeError);
+    expect(rawAll('SELECT count(*) FROM results')).toEqual([[0]]);
+    expect(storage.getTaskStates(id).map((t) => t.state)).toEqual([
+      'pending',
+      'pending',
+      'pending',
+    ]);
+    expectCode(() => storage.transaction(5 as unknown as () => void), 'INVALID_ARGUMENT');
+  });
+});

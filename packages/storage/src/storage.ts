@@ -983,6 +983,25 @@ export class Storage {
     return this.#summaries();
   }
 
+  /**
+   * Runs `work` in one write transaction: the writes of the Storage calls it makes commit
+   * together, once, or not at all if `work` throws. Each call's own transaction becomes a
+   * savepoint inside it, so a call that throws (say `TASK_CANCELLED`) undoes only its own
+   * changes when `work` catches the error. A server uses this to commit many workers' calls
+   * at once: one commit writes each touched page once, where one per call writes it each time.
+   * Nothing may await inside `work`.
+   *
+   * @returns what `work` returns
+   * @throws whatever `work` throws; {@link StorageError} `DATABASE_ERROR` when the commit fails
+   */
+  transaction<T>(work: () => T): T {
+    this.#assertOpen();
+    if (typeof work !== 'function') {
+      throw new StorageError('INVALID_ARGUMENT', `work must be a function, got ${describe(work)}.`);
+    }
+    return this.#guard('transaction', () => this.#db.transaction(work).immediate());
+  }
+
   /** Closes the database connection. Idempotent; any other method then throws `CLOSED`. */
   close(): void {
     if (this.#closed) return;
