@@ -359,3 +359,33 @@ describe('many tasks, some failing', () => {
     }
   }, 240_000);
 });
+
+describe('a lease-mode task that runs far longer than its lease', () => {
+  it('keeps its lease while it blocks its worker, is neither lost nor run twice', async () => {
+    const { dbfile } = fresh();
+    // Task 1 computes synchronously for 4 leases; the other worker meanwhile runs the rest and
+    // then asks for more, which would hand it task 1 (and, with no retries, lose it) had the
+    // first worker not renewed the lease from its own thread.
+    const busy = (i: number, ms: number): number => {
+      const end = Date.now() + ms;
+      while (Date.now() < end) {
+        // Spin: the task's event loop is blocked the whole time.
+      }
+      return i;
+    };
+    const args: [number, number][] = [
+      [1, 4000],
+      ...Array.from({ length: 7 }, (_, k): [number, number] => [k + 2, 300]),
+    ];
+    const results = await map(busy, args, {
+      ...base,
+      dbfile,
+      workers: 2,
+      leaseMs: 1000,
+      retries: 0,
+    });
+    expect(results).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    const states = await getTaskStates(lastRequest(dbfile), dbfile);
+    expect(states.map((t) => [t.state, t.attempts])).toEqual(Array(8).fill(['done', 1]));
+  }, 60_000);
+});

@@ -96,6 +96,13 @@ const leaseBody = z
   })
   .strict();
 
+const renewBody = z
+  .object({
+    indices: z.array(z.number().int().min(1)).max(10_000),
+    leaseMs: z.number().int().min(1).max(MAX_LEASE_MS),
+  })
+  .strict();
+
 const jsonOutcomes = z
   .array(
     z
@@ -367,6 +374,29 @@ export function createApp(storage: Storage, options: AppOptions = {}): Hono<AppE
       answer.ns = base64(ns);
     }
     return c.json(answer);
+  });
+
+  // A worker whose tasks outlast their lease renews it while they run, so a long task is not
+  // handed to another worker or counted as a lost attempt.
+  app.post(`${REQUEST_PATH}/lease/renew`, authorize, limit, async (c) => {
+    const requestId = c.get('requestId');
+    let raw: unknown;
+    try {
+      raw = await c.req.json();
+    } catch {
+      throw new WireError(
+        400,
+        'INVALID_BODY',
+        'the renew body must be JSON {"indices", "leaseMs"}',
+      );
+    }
+    const body = renewBody.safeParse(raw);
+    if (!body.success) {
+      throw new WireError(400, 'INVALID_BODY', body.error.issues.map(describeIssue).join('; '));
+    }
+    const { indices, leaseMs } = body.data;
+    const renewed = await group.run(() => storage.renewLeases(requestId, indices, leaseMs));
+    return c.json({ renewed });
   });
 
   app.post(`${REQUEST_PATH}/results`, authorize, limit, async (c) => {

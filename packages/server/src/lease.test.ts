@@ -104,6 +104,30 @@ describe('POST /v1/requests/:requestId/lease', () => {
   });
 });
 
+describe('POST /v1/requests/:requestId/lease/renew', () => {
+  it('keeps a renewed lease with its worker past its first expiry', async () => {
+    await lease({ max: 2, leaseMs: 300 });
+    const renew = (body: unknown, bearer?: string) =>
+      post('lease/renew', JSON.stringify(body), 'application/json', bearer);
+    await new Promise((r) => setTimeout(r, 150));
+    const renewed = await renew({ indices: [1, 2, 9], leaseMs: 60_000 });
+    expect(renewed).toEqual({ status: 200, body: { renewed: [1, 2] } });
+    await new Promise((r) => setTimeout(r, 300));
+    // Past the first lease's end, another worker gets new tasks, not 1 and 2.
+    const next = (await lease({ max: 2, leaseMs: 60_000 })).body as unknown as Leased;
+    expect(next.tasks.map((t) => t.jobIndex)).toEqual([3, 4]);
+    expect(server.storage.getTaskStates(requestId).slice(0, 2)).toMatchObject([
+      { state: 'running', attempts: 1 },
+      { state: 'running', attempts: 1 },
+    ]);
+    expect((await renew({ indices: [1], leaseMs: 1000 }, 'wrong')).status).toBe(401);
+    const bad = await renew({ indices: [0], leaseMs: 1000 });
+    expect(bad.status).toBe(400);
+    expect((bad.body.error as { code: string }).code).toBe('INVALID_BODY');
+    expect((await renew({ indices: [1] })).status).toBe(400);
+  });
+});
+
 describe('POST /v1/requests/:requestId/results', () => {
   it('stores a binary batch, per-item statuses, one onTask event per new outcome', async () => {
     const events: TaskEvent[] = [];

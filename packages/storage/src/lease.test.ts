@@ -115,6 +115,34 @@ describe('leaseTasks', () => {
   });
 });
 
+describe('renewLeases', () => {
+  it('extends the leases of running tasks, so nobody else gets them; finished ones are left alone', () => {
+    storage.leaseTasks(id, { max: 3, leaseMs: 60_000 });
+    storage.storeOutcomes(id, [{ jobIndex: 2, kind: 'result', payload: bytes('r2') }]);
+    expireLeases();
+    const before = Date.now();
+    expect(storage.renewLeases(id, [3, 1, 2, 7], 60_000)).toEqual([1, 3]);
+    const until = storage.nextLeaseExpiry(id) as number;
+    expect(until).toBeGreaterThanOrEqual(before + 60_000);
+    // Renewed leases stay with their worker: the next lease gets new tasks, not 1 or 3.
+    expect(storage.leaseTasks(id, { max: 2, leaseMs: 60_000 }).map((t) => t.jobIndex)).toEqual([
+      4, 5,
+    ]);
+    expect(storage.getTaskStates(id).slice(0, 3)).toMatchObject([
+      { state: 'running', attempts: 1 },
+      { state: 'done', attempts: 1 },
+      { state: 'running', attempts: 1 },
+    ]);
+  });
+
+  it('refuses unknown requests and bad indices or lease lengths', () => {
+    expect(() => storage.renewLeases(999, [1], 1000)).toThrow(/request 999/);
+    expect(() => storage.renewLeases(id, [0], 1000)).toThrow(/indices must be/);
+    expect(() => storage.renewLeases(id, [1], 0)).toThrow(/leaseMs must be/);
+    expect(storage.renewLeases(id, [], 1000)).toEqual([]);
+  });
+});
+
 describe('storeOutcomes', () => {
   it('stores a batch in one go, first outcome wins, per-item statuses', () => {
     storage.leaseTasks(id, { max: 10, leaseMs: 60_000 });

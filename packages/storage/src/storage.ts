@@ -625,6 +625,47 @@ export class Storage {
   }
 
   /**
+   * Extends the leases of the given tasks to `leaseMs` from now, for those still running under
+   * a lease: a worker whose task runs longer than its lease says it is still at it, so the task
+   * is neither handed to another worker nor counted as a lost attempt. Tasks that have finished,
+   * were cancelled or lost are left alone.
+   *
+   * @param indices - job indexes the worker holds (at most 10,000)
+   * @returns the job indexes whose lease was extended, ascending
+   * @throws {@link StorageError} `UNKNOWN_REQUEST` or `INVALID_ARGUMENT`
+   */
+  renewLeases(requestId: number, indices: readonly number[], leaseMs: number): number[] {
+    const id = this.#requestId(requestId);
+    if (
+      !Array.isArray(indices) ||
+      indices.length > 10_000 ||
+      !indices.every((i) => Number.isSafeInteger(i) && i >= 1)
+    ) {
+      throw new StorageError(
+        'INVALID_ARGUMENT',
+        `indices must be a list of at most 10000 positive integers, got ${describe(indices)}.`,
+      );
+    }
+    if (!Number.isSafeInteger(leaseMs) || leaseMs < 1) {
+      throw new StorageError(
+        'INVALID_ARGUMENT',
+        `leaseMs must be a positive integer, got ${describe(leaseMs)}.`,
+      );
+    }
+    return this.#guard('renewLeases', () => {
+      const now = Date.now();
+      const renewed = this.#q.renewLeases.all({
+        id,
+        now,
+        until: now + leaseMs,
+        indices: JSON.stringify(indices),
+      });
+      if (renewed.length === 0 && !this.#exists(id)) throw unknownRequest(id, this.dbfile);
+      return renewed.sort((a, b) => a - b);
+    });
+  }
+
+  /**
    * When the earliest lease of the request's running tasks runs out (ms since the epoch), or
    * `null` when no leased task is running: a worker that found nothing to lease waits until then
    * instead of leaving a dead worker's chunk to nobody.
@@ -1291,6 +1332,14 @@ function prepareStatements(db: Database.Database) {
          updated_at = @now
        WHERE request_id = @id AND job_index IN (SELECT value FROM json_each(@indices))`,
     ),
+    renewLeases: db
+      .prepare<Id & { now: number; until: number; indices: string }, number>(
+        `UPDATE tasks SET lease_until = @until, updated_at = @now
+         WHERE request_id = @id AND state = 'running' AND lease_until IS NOT NULL
+           AND job_index IN (SELECT value FROM json_each(@indices))
+         RETURNING job_index`,
+      )
+      .pluck(),
     batchStates: db
       .prepare<Id & { indices: string }, [number, TaskState, number]>(
         `SELECT job_index, state, attempts FROM tasks

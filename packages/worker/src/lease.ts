@@ -6,12 +6,15 @@ import { buildFunction, decodeValue, encodeValue, SerializeError } from '@sheepd
 import { errorText, settle } from './client.js';
 import { WorkerError } from './error.js';
 import { type ResolvedHttpOptions, request } from './internal/http.js';
+import { LeaseRenewer } from './internal/renewer.js';
 
 /** Lease mode of `main()`: one process works through many tasks, a chunk at a time. */
 export interface LeaseOptions {
   /**
-   * How long the server keeps a chunk for this worker, in ms. A chunk without results by then
-   * goes to another worker (the attempt counts), so make it longer than a chunk's work.
+   * How long the server keeps a chunk for this worker without hearing from it, in ms. The
+   * worker renews the leases of the chunk it runs every third of this, so a task may run far
+   * longer; a chunk whose worker died (and stopped renewing) goes to another worker after at
+   * most this long, the attempt counted.
    * @default 300000 (5 minutes)
    */
   leaseMs?: number;
@@ -116,8 +119,8 @@ function parseLease(body: Buffer): LeaseAnswer {
  * Works through a request's tasks in lease mode: builds the function and namespace once, then
  * leases a chunk, runs each task (a throw becomes that task's error, with its stack), and posts
  * the chunk's outcomes as one batch while leasing the next chunk. The chunk starts at 1 task and
- * is sized from the observed task duration so that a chunk takes about `targetMs`. Returns when
- * the server has nothing left to lease.
+ * is sized from the observed task duration so that a chunk takes about `targetMs`. While a chunk
+ * runs, a thread renews its leases. Returns when the server has nothing left to lease.
  *
  * @throws {WorkerError} when the server cannot be reached or refuses; never for a task's failure.
  */
@@ -130,6 +133,12 @@ export async function runLeases(run: LeaseRun): Promise<LeaseSummary> {
   const agent = new Agent({ keepAlive: true, maxSockets: 2 });
   const leaseUrl = new URL(`v1/requests/${run.requestId}/lease`, run.base);
   const resultsUrl = new URL(`v1/requests/${run.requestId}/results`, run.base);
+  const renewer = new LeaseRenewer({
+    url: new URL(`v1/requests/${run.requestId}/lease/renew`, run.base),
+    token: run.token,
+    leaseMs,
+    timeoutMs: run.http.httpTimeoutMs,
+  });
   const lease = async (max: number, withCode: boolean): Promise<LeaseAnswer> => {
     const body = Buffer.from(
       JSON.stringify(withCode ? { max, leaseMs, withCode } : { max, leaseMs }),
@@ -174,6 +183,8 @@ export async function runLeases(run: LeaseRun): Promise<LeaseSummary> {
     let size = 1;
     let posting: Promise<void> = Promise.resolve();
     while (chunk.length > 0) {
+      // Until the next chunk arrives, which is after this one's outcomes have been posted.
+      renewer.hold(chunk.map((task) => task.jobIndex));
       const started = performance.now();
       const outcomes: Outcome[] = [];
       for (const task of chunk) {
@@ -218,6 +229,7 @@ export async function runLeases(run: LeaseRun): Promise<LeaseSummary> {
     await posting;
   } finally {
     agent.destroy();
+    await renewer.stop();
   }
   return { tasks, errors, leases };
 }
