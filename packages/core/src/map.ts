@@ -123,8 +123,12 @@ export async function start(
   }
 }
 
-/** Lets go of what a run holds: its share of the server and the backend's connections. */
+/**
+ * Lets go of what a run holds: lease-mode workers with nothing left to do (once every task is
+ * final), its share of the server and the backend's connections.
+ */
 export async function release(run: Run): Promise<void> {
+  await run.endLeaseJobs();
   if (run.server) await releaseServer(run.server);
   await run.backend.dispose?.();
 }

@@ -99,6 +99,8 @@ export class Run {
   private stopped = false;
   /** {@link Run.cancel} was called: nothing more may run. */
   private cancelled = false;
+  /** {@link Run.wait} ended with every task final (not on a timeout, a cancel or a detach). */
+  private finishedAll = false;
 
   /**
    * @param server - the server this process runs for the request's workers. Without one,
@@ -189,6 +191,28 @@ export class Run {
     return reopened;
   }
 
+  /**
+   * Once every task is final, cancels the request's lease-mode jobs: array tasks still queued
+   * would each take a scheduler slot, find nothing to lease and end, for minutes after the map
+   * (one array task per index ends with its task, so those jobs are left alone). Best effort,
+   * bounded per job; only the process that serves the request does it.
+   */
+  async endLeaseJobs(): Promise<void> {
+    if (!this.finishedAll || this.server === undefined) return;
+    for (const submission of this.submissions()) {
+      if (submission.meta?.lease !== true) continue;
+      try {
+        await within(
+          this.backend.cancel(submission),
+          BACKEND_CALL_LIMIT_MS,
+          `cancelling the idle workers of job ${submission.jobId}`,
+        );
+      } catch {
+        // Left alone, they start, find nothing to lease and end: only slower.
+      }
+    }
+  }
+
   /** Cancels every submission of the request and marks its open tasks cancelled. */
   async cancel(reason: string): Promise<void> {
     this.cancelled = true;
@@ -237,7 +261,10 @@ export class Run {
         options.signal?.removeEventListener('abort', onAbort);
         options.detach?.removeEventListener('abort', onDetach);
         if (outcome instanceof Error) reject(outcome);
-        else resolve(outcome);
+        else {
+          this.finishedAll = outcome.kind === 'finished';
+          resolve(outcome);
+        }
       };
       // Safe while a poll is in flight: a poll marks tasks lost and reopens those it retries
       // with no turn of the event loop in between, and lost tasks with retries left count as

@@ -566,6 +566,41 @@ export function backendContract(
       // Registered only for lease-mode backends, so no case is skipped at run time.
       if (lease) {
         it(
+          'after map resolves, none of its lease-mode workers is left queued or running',
+          async () => {
+            // 20 workers, 2 at a time: the first two do all 200 tasks. Left alone, the other 18
+            // would each start, find nothing to lease and end, 2 by 2, long after the map.
+            const config = mapConfig({ workers: 20, maxRunning: 2 });
+            const args = Array.from({ length: 200 }, (_, i) => i + 1);
+            expect(await map(times10, args, config)).toEqual(args.map((x) => x * 10));
+            const { requestId } = readMapRequest(config.dbfile);
+            const storage = new Storage(config.dbfile);
+            let jobs: Submission[];
+            try {
+              jobs = storage.getJobs(requestId) as Submission[];
+            } finally {
+              storage.close();
+            }
+            expect(jobs).toHaveLength(1);
+            expect(jobs[0]?.meta?.lease).toBe(true);
+            await withBackend(async (backend) => {
+              const deadline = Date.now() + 5000;
+              for (;;) {
+                const { active } = await backend.status(jobs[0] as Submission);
+                if (active.size === 0) break;
+                if (Date.now() > deadline) {
+                  throw new Error(
+                    `${active.size} worker(s) of job ${jobs[0]?.jobId} still queued or running 5 s after map resolved`,
+                  );
+                }
+                await new Promise((resolve) => setTimeout(resolve, 250));
+              }
+            });
+          },
+          timeoutMs,
+        );
+
+        it(
           'a worker SIGKILLed mid-lease: its lease runs out and another worker finishes the tasks',
           async () => {
             const marker = join(tmpdir(), `sheepdog-contract-kill-${process.pid}-${Date.now()}`);
