@@ -105,67 +105,75 @@ describe('progress', () => {
   }, 60_000);
 });
 
+const QUESTION = '[c]ancel it, [d]etach and leave it, or [w]ait on? ';
+
+/**
+ * Runs `slow` over `args` two at a time in a terminal, presses Ctrl-C once the first task is
+ * done, and, once the question is up, calls `answer` with what the terminal shows.
+ */
+async function interrupted(
+  args: [number, number][],
+  answer: (out: () => string, stdin: NodeJS.WritableStream) => Promise<void>,
+): Promise<{ status: number | null; stdout: string; results: Record<string, unknown>[] }> {
+  const child = inTerminal(
+    ['run', './tasks.mjs#slow', '--args', 'args.json', '--concurrency', '2'],
+    workdir(args),
+  );
+  let out = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    out += chunk.toString('utf8');
+  });
+  const done = finished(child, 60_000);
+  await until(() => out.includes(`1/${args.length}`));
+  child.stdin?.write('\x03');
+  await until(() => out.includes(QUESTION));
+  await answer(() => out, child.stdin as NodeJS.WritableStream);
+  const r = await done;
+  const results = r.stdout
+    .split(/\r?\n/)
+    .filter((l) => l.startsWith('{"index"'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { status: r.status, stdout: r.stdout, results };
+}
+
 describe('Ctrl-C during run', () => {
   it('on a terminal asks, and [c] cancels the request: open tasks end cancelled, exit 1', async () => {
-    const cwd = workdir([
-      [1, 100],
-      [2, 20_000],
-      [3, 20_000],
-      [4, 20_000],
-    ]);
-    const child = inTerminal(
-      ['run', './tasks.mjs#slow', '--args', 'args.json', '--concurrency', '2'],
-      cwd,
+    const r = await interrupted(
+      [
+        [1, 100],
+        [2, 20_000],
+        [3, 20_000],
+        [4, 20_000],
+      ],
+      async (_out, stdin) => {
+        stdin.write('c');
+      },
     );
-    let out = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString('utf8');
-    });
-    const done = finished(child, 60_000);
-    await until(() => /1\/4/.test(out));
-    child.stdin?.write('\x03');
-    await until(() => out.includes('[c]ancel it, [d]etach and leave it, or [w]ait on?'));
-    child.stdin?.write('c');
-    const r = await done;
     expect(r.status, r.stdout).toBe(1);
-    const results = r.stdout
-      .split(/\r?\n/)
-      .filter((l) => l.startsWith('{"index"'))
-      .map((l) => JSON.parse(l));
-    expect(results[0]).toEqual({ index: 1, status: 'done', result: 1 });
-    expect(results.slice(1).map((l) => l.status)).toEqual(['cancelled', 'cancelled', 'cancelled']);
+    expect(r.results[0]).toEqual({ index: 1, status: 'done', result: 1 });
+    expect(r.results.slice(1).map((l) => l.status)).toEqual([
+      'cancelled',
+      'cancelled',
+      'cancelled',
+    ]);
   }, 60_000);
 
   it('on a terminal, [w] waits on: the running tasks did not get the SIGINT and finish', async () => {
-    const cwd = workdir([
-      [1, 100],
-      [2, 2500],
-      [3, 2500],
-    ]);
-    const child = inTerminal(
-      ['run', './tasks.mjs#slow', '--args', 'args.json', '--concurrency', '2'],
-      cwd,
+    const r = await interrupted(
+      [
+        [1, 100],
+        [2, 2500],
+        [3, 2500],
+      ],
+      async (out, stdin) => {
+        // While the question is up, the bar stays off the terminal: nothing is drawn after it.
+        await new Promise((resolve) => setTimeout(resolve, 600));
+        expect(out().slice(out().indexOf(QUESTION) + QUESTION.length)).toBe('');
+        stdin.write('w');
+      },
     );
-    let out = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString('utf8');
-    });
-    const done = finished(child, 60_000);
-    await until(() => /1\/3/.test(out));
-    child.stdin?.write('\x03');
-    const question = '[c]ancel it, [d]etach and leave it, or [w]ait on? ';
-    await until(() => out.includes(question));
-    // While the question is up, the bar stays off the terminal: nothing is drawn after it.
-    await new Promise((resolve) => setTimeout(resolve, 600));
-    expect(out.slice(out.indexOf(question) + question.length)).toBe('');
-    child.stdin?.write('w');
-    const r = await done;
     expect(r.status, r.stdout).toBe(0);
-    const results = r.stdout
-      .split(/\r?\n/)
-      .filter((l) => l.startsWith('{"index"'))
-      .map((l) => JSON.parse(l));
-    expect(results).toEqual([
+    expect(r.results).toEqual([
       { index: 1, status: 'done', result: 1 },
       { index: 2, status: 'done', result: 2 },
       { index: 3, status: 'done', result: 3 },
