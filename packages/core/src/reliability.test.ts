@@ -363,9 +363,10 @@ describe('many tasks, some failing', () => {
 describe('a lease-mode task that runs far longer than its lease', () => {
   it('keeps its lease while it blocks its worker, is neither lost nor run twice', async () => {
     const { dbfile } = fresh();
-    // Task 1 computes synchronously for 4 leases; the other worker meanwhile runs the rest and
-    // then asks for more, which would hand it task 1 (and, with no retries, lose it) had the
-    // first worker not renewed the lease from its own thread.
+    // Task 1 computes synchronously for 3 leases; the other worker meanwhile runs the rest and
+    // then asks for more (lingering while a lease is out), which would hand it task 1 (and,
+    // with no retries, lose it) had the first worker not renewed the lease from its own thread.
+    // Renewals come every third of a lease: a slow one or two under load do no harm.
     const busy = (i: number, ms: number): number => {
       const end = Date.now() + ms;
       while (Date.now() < end) {
@@ -374,14 +375,14 @@ describe('a lease-mode task that runs far longer than its lease', () => {
       return i;
     };
     const args: [number, number][] = [
-      [1, 4000],
+      [1, 6000],
       ...Array.from({ length: 7 }, (_, k): [number, number] => [k + 2, 300]),
     ];
     const results = await map(busy, args, {
       ...base,
       dbfile,
       workers: 2,
-      leaseMs: 1000,
+      leaseMs: 2000,
       retries: 0,
     });
     expect(results).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
