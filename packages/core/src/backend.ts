@@ -54,6 +54,13 @@ export interface Submission {
 export interface TaskReport {
   /** Job indices the backend still holds: queued or running. */
   readonly active: ReadonlySet<number>;
+  /**
+   * The backend still holds every index of the submission: say a lease-mode job with a worker
+   * queued or running, where any worker may run any open task. `active` may then be left empty;
+   * core counts every index as held, without a set of all the indices of a large submission
+   * built at every poll.
+   */
+  readonly holdsAll?: boolean;
   /** Why tasks ended, where the backend knows (exit status, signal, limit, deletion). */
   readonly reasons?: ReadonlyMap<number, string>;
 }

@@ -390,3 +390,25 @@ describe('a lease-mode task that runs far longer than its lease', () => {
     expect(states.map((t) => [t.state, t.attempts])).toEqual(Array(8).fill(['done', 1]));
   }, 60_000);
 });
+
+describe('lease mode when every worker dies', () => {
+  it('marks the open tasks lost, saying how the workers ended, and map resolves', async () => {
+    const { dbfile } = fresh();
+    // The workers run a while first, so that polls see the job holding every task (and skip
+    // reading the open tasks) before it holds none.
+    const dies = async (x: number): Promise<number> => {
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      process.kill(process.pid, 'SIGKILL');
+      return x;
+    };
+    const results = await map(dies, [1, 2, 3, 4, 5, 6], { ...base, dbfile, workers: 2 });
+    expect(results).toEqual([null, null, null, null, null, null]);
+    const states = await getTaskStates(lastRequest(dbfile), dbfile);
+    expect(states.map((t) => t.state)).toEqual(Array(6).fill('lost'));
+    for (const t of states) {
+      expect(t.reason).toMatch(
+        /every lease-mode worker has ended \(worker \d: killed by signal SIGKILL/,
+      );
+    }
+  }, 60_000);
+});

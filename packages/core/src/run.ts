@@ -99,6 +99,14 @@ export class Run {
   private stopped = false;
   /** {@link Run.cancel} was called: nothing more may run. */
   private cancelled = false;
+  /**
+   * The submissions that held open tasks at the last full look, when each held all of its
+   * indices (`holdsAll`), with how many submissions there were then: while that stays so, no
+   * task can be lost, and a poll need not read the open indices.
+   */
+  private wholeHeld:
+    | { readonly submissions: readonly Submission[]; readonly count: number }
+    | undefined;
   /** {@link Run.wait} ended with every task final (not on a timeout, a cancel or a detach). */
   private finishedAll = false;
 
@@ -357,8 +365,12 @@ export class Run {
 
   /** One look at the backend: lost tasks, then retries. */
   private async poll(options: WaitOptions): Promise<void> {
-    const open = this.storage.openIndices(this.requestId);
-    if (open.length > 0) await this.detectLost(open, options.lostGraceMs);
+    // Reading 10^6 open indices at every poll would be most of a large lease-mode map's work;
+    // while the jobs that hold them still hold all of their indices, none can be lost.
+    if (!(await this.stillWholeHeld())) {
+      const open = this.storage.openIndices(this.requestId);
+      if (open.length > 0) await this.detectLost(open, options.lostGraceMs);
+    }
     if (this.stopped) return;
     const due = this.retryCandidates(options);
     if (due.length > 0) {
@@ -370,6 +382,38 @@ export class Run {
         );
       }
     }
+  }
+
+  /**
+   * Whether every submission that held open tasks at the last full look still holds all of its
+   * indices, and no submission was added since. A status that cannot be had counts as held, as
+   * in {@link Run.detectLost}: nothing is marked lost on a backend that does not answer.
+   */
+  private async stillWholeHeld(): Promise<boolean> {
+    const whole = this.wholeHeld;
+    if (whole === undefined) return false;
+    if (this.submissions().length !== whole.count) {
+      this.wholeHeld = undefined;
+      return false;
+    }
+    for (const submission of whole.submissions) {
+      let report: Awaited<ReturnType<Backend['status']>>;
+      try {
+        report = await within(
+          this.backend.status(submission),
+          BACKEND_CALL_LIMIT_MS,
+          `the status of job ${submission.jobId}`,
+        );
+      } catch (error) {
+        this.noteStatusFailure(error);
+        return true;
+      }
+      if (report.holdsAll !== true) {
+        this.wholeHeld = undefined;
+        return false;
+      }
+    }
+    return true;
   }
 
   /** Lost (and, with `retryErrors`, failed) tasks that have retries left. */
@@ -407,6 +451,7 @@ export class Run {
     const reasons = new Map<number, string>();
     // Newest first: a retried task's newest submission says why its latest attempt ended.
     const relevant = submissions.filter((s) => s.indices.some((index) => openSet.has(index)));
+    let allWhole = relevant.length > 0;
     for (const submission of [...relevant].reverse()) {
       let report: Awaited<ReturnType<Backend['status']>>;
       try {
@@ -419,10 +464,16 @@ export class Run {
         this.noteStatusFailure(error);
         return;
       }
-      for (const index of report.active) held.add(index);
+      if (report.holdsAll === true) {
+        for (const index of submission.indices) held.add(index);
+      } else {
+        allWhole = false;
+        for (const index of report.active) held.add(index);
+      }
       for (const [index, reason] of report.reasons ?? [])
         if (!reasons.has(index)) reasons.set(index, reason);
     }
+    this.wholeHeld = allWhole ? { submissions: relevant, count: submissions.length } : undefined;
     const now = Date.now();
     const due: number[] = [];
     for (const index of open) {

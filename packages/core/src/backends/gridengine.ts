@@ -114,7 +114,7 @@ function leaseStatus(submission: Submission, qstat: string): TaskReport {
   const busy = parseQstat(qstat).some(
     (task) => task.jobId === submission.jobId && !task.state.includes('E'),
   );
-  return { active: busy ? new Set(submission.indices) : new Set() };
+  return busy ? { active: new Set(), holdsAll: true } : { active: new Set() };
 }
 
 /** Why a lease-mode job's open tasks never reported: how its workers ended, said of each. */

@@ -223,7 +223,7 @@ export function local(options: LocalBackendOptions = {}): Backend {
         // only the task processes it had started (they outlive it) can still report.
         const owner = Number(submission.meta?.pid);
         if (Number.isInteger(owner) && owner !== process.pid && isAlive(owner))
-          return { active: new Set(submission.indices) };
+          return { active: new Set(), holdsAll: true };
         const { dir, file } = submission.meta ?? {};
         const running =
           typeof dir === 'string' && typeof file === 'string'
@@ -237,7 +237,7 @@ export function local(options: LocalBackendOptions = {}): Backend {
         const reasons = new Map<number, string>();
         if (submission.meta?.lease === true) {
           // Any worker still running may lease any open task.
-          if (running.size > 0) return { active: new Set(submission.indices) };
+          if (running.size > 0) return { active: new Set(), holdsAll: true };
           for (const index of submission.indices)
             reasons.set(
               index,
@@ -255,7 +255,8 @@ export function local(options: LocalBackendOptions = {}): Backend {
       }
       if (job.leased !== undefined) {
         const busy = job.queue.length > 0 || job.running.size > 0;
-        return { active: busy ? new Set(job.leased) : new Set(), reasons: leaseReasons(job) };
+        if (busy) return { active: new Set(), holdsAll: true };
+        return { active: new Set(), reasons: leaseReasons(job) };
       }
       return {
         active: new Set([...job.queue, ...job.running.keys()]),

@@ -508,7 +508,7 @@ export function slurm(options: SlurmOptions): Backend {
         const busy = parseSqueue(result.stdout).some(
           (task) => byJob.has(task.jobId) && !isFinal(task.state),
         );
-        return { active: busy ? new Set(submission.indices) : active };
+        return busy ? { active, holdsAll: true } : { active };
       }
       for (const task of parseSqueue(result.stdout)) {
         const part = byJob.get(task.jobId);
