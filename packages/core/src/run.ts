@@ -1,6 +1,6 @@
 import { addRequestToken, type SheepdogServer } from '@sheepdog/server';
 import type { Storage } from '@sheepdog/storage';
-import type { Backend, JobSpec, Submission } from './backend.js';
+import type { Backend, JobSpec, Submission, TaskReport } from './backend.js';
 import type { JobPlan } from './batching.js';
 import { SheepdogError } from './errors.js';
 import { ProgressLine } from './progress.js';
@@ -397,23 +397,28 @@ export class Run {
       return false;
     }
     for (const submission of whole.submissions) {
-      let report: Awaited<ReturnType<Backend['status']>>;
-      try {
-        report = await within(
-          this.backend.status(submission),
-          BACKEND_CALL_LIMIT_MS,
-          `the status of job ${submission.jobId}`,
-        );
-      } catch (error) {
-        this.noteStatusFailure(error);
-        return true;
-      }
+      const report = await this.statusOf(submission);
+      if (report === undefined) return true;
       if (report.holdsAll !== true) {
         this.wholeHeld = undefined;
         return false;
       }
     }
     return true;
+  }
+
+  /** The backend's view of a submission, or `undefined` (noted) when it cannot be had in time. */
+  private async statusOf(submission: Submission): Promise<TaskReport | undefined> {
+    try {
+      return await within(
+        this.backend.status(submission),
+        BACKEND_CALL_LIMIT_MS,
+        `the status of job ${submission.jobId}`,
+      );
+    } catch (error) {
+      this.noteStatusFailure(error);
+      return undefined;
+    }
   }
 
   /** Lost (and, with `retryErrors`, failed) tasks that have retries left. */
@@ -453,17 +458,8 @@ export class Run {
     const relevant = submissions.filter((s) => s.indices.some((index) => openSet.has(index)));
     let allWhole = relevant.length > 0;
     for (const submission of [...relevant].reverse()) {
-      let report: Awaited<ReturnType<Backend['status']>>;
-      try {
-        report = await within(
-          this.backend.status(submission),
-          BACKEND_CALL_LIMIT_MS,
-          `the status of job ${submission.jobId}`,
-        );
-      } catch (error) {
-        this.noteStatusFailure(error);
-        return;
-      }
+      const report = await this.statusOf(submission);
+      if (report === undefined) return;
       if (report.holdsAll === true) {
         for (const index of submission.indices) held.add(index);
       } else {
