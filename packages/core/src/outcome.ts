@@ -5,10 +5,13 @@ import type { WaitOutcome } from './run.js';
 
 /** The results of a request in argument order, decoded, `null` where a task has none. */
 export function collectResults(storage: Storage, requestId: number): unknown[] {
-  // Results only: reading the arguments back would hold the serialised set in memory again.
-  return storage
-    .getResultList(requestId)
-    .map((result) => (result === null ? null : decodeValue(result)));
+  // Results only, one at a time: reading the arguments back, or every payload before decoding
+  // the first, would hold a serialised set in memory again.
+  const results: unknown[] = [];
+  for (const result of storage.iterateResultList(requestId)) {
+    results.push(result === null ? null : decodeValue(result));
+  }
+  return results;
 }
 
 /** Every task's state, attempts and reason, in argument order. */

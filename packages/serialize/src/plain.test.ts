@@ -1,7 +1,7 @@
 import { deserialize, serialize } from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import { decodeValue, encodeValue } from './index.js';
-import { encodePlain } from './plain.js';
+import { decodePlain, encodePlain, NOT_PLAIN } from './plain.js';
 
 function hex(bytes: Uint8Array | undefined): string | undefined {
   return bytes === undefined ? undefined : Buffer.from(bytes).toString('hex');
@@ -187,5 +187,72 @@ describe('encodePlain', () => {
     };
     expect(deserialize(encodePlain(outer) as Buffer)).toStrictEqual({ a: 1, b: 3, c: 'after' });
     expect(deserialize(nested as Uint8Array)).toStrictEqual(inner);
+  });
+});
+
+describe('decodePlain', () => {
+  it('reads what encodePlain and v8.serialize write as v8.deserialize does, for 5,000 random values', () => {
+    const rand = prng(20261126);
+    for (let i = 0; i < 5000; i++) {
+      const value = randomValue(rand, 0);
+      for (const bytes of [encodePlain(value) as Buffer, serialize(value)]) {
+        const decoded = decodePlain(bytes);
+        expect(decoded, `value ${i}`).not.toBe(NOT_PLAIN);
+        expect(decoded, `value ${i}`).toStrictEqual(deserialize(bytes));
+      }
+    }
+    for (const n of NUMBERS) {
+      expect(Object.is(decodePlain(serialize(n)), n), String(n)).toBe(true);
+      expect(Object.is((decodePlain(serialize([n])) as number[])[0], n), String(n)).toBe(true);
+    }
+  });
+
+  it('leaves everything else to v8.deserialize, which decodeValue then uses', () => {
+    const shared = { x: 1 };
+    const others: unknown[] = [
+      new Map([[1, 2]]),
+      new Date(0),
+      12n,
+      Buffer.from('abc'),
+      [shared, shared],
+      JSON.parse('{"__proto__": 1}'),
+      Object.assign([1, 2], { extra: true }),
+    ];
+    for (const value of others) {
+      const bytes = serialize(value);
+      expect(decodePlain(bytes)).toBe(NOT_PLAIN);
+      expect(decodeValue(bytes)).toStrictEqual(deserialize(bytes));
+    }
+    expect(
+      Object.hasOwn(decodeValue(serialize(JSON.parse('{"__proto__": 1}'))) as object, '__proto__'),
+    ).toBe(true);
+  });
+
+  it('refuses damaged bytes rather than guessing, leaving them to v8.deserialize', () => {
+    const good = serialize([1, 'two', { three: 3 }]);
+    const damaged = [
+      good.subarray(0, good.length - 1),
+      Buffer.concat([good, Buffer.from([0x30])]),
+      Buffer.from([0xff, 0x01, 0x30]),
+      Buffer.from('not a payload'),
+      new Uint8Array(0),
+    ];
+    for (const bytes of damaged) {
+      expect(decodePlain(bytes)).toBe(NOT_PLAIN);
+      // What V8 makes of them (it ignores trailing bytes, and reads old versions) stands.
+      let v8: { value: unknown } | undefined;
+      try {
+        v8 = { value: deserialize(bytes) };
+      } catch {
+        v8 = undefined;
+      }
+      if (v8 === undefined)
+        expect(() => decodeValue(bytes)).toThrow(/cannot decode a value payload/);
+      else expect(decodeValue(bytes)).toStrictEqual(v8.value);
+    }
+    expect(() => decodeValue(Buffer.from('not a payload'))).toThrow(
+      /cannot decode a value payload/,
+    );
+    expect(decodePlain(5 as unknown as Uint8Array)).toBe(NOT_PLAIN);
   });
 });

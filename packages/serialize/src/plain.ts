@@ -1,12 +1,13 @@
 import { serialize } from 'node:v8';
 
-// A JavaScript writer of V8's structured-clone format (the one `v8.serialize` writes and
-// `v8.deserialize` reads) for plain data: numbers, strings, booleans, null, undefined, dense
+// A JavaScript writer and reader of V8's structured-clone format (the one `v8.serialize` writes
+// and `v8.deserialize` reads) for plain data: numbers, strings, booleans, null, undefined, dense
 // arrays and plain objects. `v8.serialize` builds a native serializer and an externally backed
 // Buffer per call, about 2 µs and a lot of garbage the collector is slow to return: for 10^6
-// small arguments that is most of `newRequest`'s time and memory. Anything else (Map, Date,
-// typed arrays, shared references, deep or large values, ...) is left to `v8.serialize`, so the
-// bytes always decode with `v8.deserialize` to what `v8.serialize`'s would.
+// small arguments that is most of `newRequest`'s time and memory, and `v8.deserialize` costs as
+// much for 10^6 results. Anything else (Map, Date, typed arrays, shared references, deep or
+// large values, ...) is left to `v8.serialize` and `v8.deserialize`, so the bytes always decode
+// to what `v8.serialize`'s would, and what is read is what `v8.deserialize` would read.
 
 // `v8.serialize(undefined)` is this Node's header (version tag and version) and one tag.
 const HEADER = serialize(undefined).subarray(0, -1);
@@ -25,6 +26,8 @@ const TAG = {
   endObject: 0x7b, // '{', then the property count
   beginDenseArray: 0x41, // 'A', then the length
   endDenseArray: 0x24, // '$', then the property count and the length
+  uint32: 0x55, // 'U', varint
+  utf8String: 0x53, // 'S', UTF-8 bytes
 } as const;
 
 // Beyond these, the structure is not the small argument this path is for.
@@ -200,4 +203,145 @@ export function encodePlain(value: unknown): Buffer | undefined {
   const out = Buffer.allocUnsafe(writer.pos);
   writer.buf.copy(out, 0, 0, writer.pos);
   return out;
+}
+
+/** What {@link decodePlain} returns for bytes it leaves to `v8.deserialize`. */
+export const NOT_PLAIN: unique symbol = Symbol('not plain data');
+
+class NotPlain extends Error {}
+
+/** One decoding in progress; any surprise (a tag it does not read, a short buffer) is NotPlain. */
+class Reader {
+  pos = HEADER.length;
+  constructor(readonly buf: Buffer) {}
+
+  byte(): number {
+    if (this.pos >= this.buf.length) throw new NotPlain();
+    return this.buf[this.pos++] as number;
+  }
+
+  varint(): number {
+    let value = 0;
+    for (let shift = 0; shift < 35; shift += 7) {
+      const b = this.byte();
+      value += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return value;
+    }
+    throw new NotPlain();
+  }
+
+  /** The next tag, past V8's padding bytes. */
+  tag(): number {
+    let t = this.byte();
+    while (t === TAG.padding) t = this.byte();
+    return t;
+  }
+
+  bytes(n: number): [start: number, end: number] {
+    const start = this.pos;
+    if (start + n > this.buf.length) throw new NotPlain();
+    this.pos += n;
+    return [start, this.pos];
+  }
+
+  value(depth: number): unknown {
+    if (depth > MAX_DEPTH) throw new NotPlain();
+    const tag = this.tag();
+    switch (tag) {
+      case TAG.undefined:
+        return undefined;
+      case TAG.null:
+        return null;
+      case TAG.true:
+        return true;
+      case TAG.false:
+        return false;
+      case TAG.int32: {
+        const v = this.varint();
+        if (v > 0xffffffff) throw new NotPlain();
+        return (v >>> 1) ^ -(v & 1);
+      }
+      case TAG.uint32: {
+        const v = this.varint();
+        if (v > 0xffffffff) throw new NotPlain();
+        return v;
+      }
+      case TAG.double: {
+        const [start] = this.bytes(8);
+        return this.buf.readDoubleLE(start);
+      }
+      case TAG.oneByteString:
+      case TAG.twoByteString:
+      case TAG.utf8String:
+        return this.string(tag);
+      case TAG.beginDenseArray:
+        return this.array(depth);
+      case TAG.beginObject:
+        return this.object(depth);
+      default:
+        throw new NotPlain();
+    }
+  }
+
+  string(tag: number): string {
+    const [start, end] = this.bytes(this.varint());
+    if (tag === TAG.oneByteString) return this.buf.toString('latin1', start, end);
+    if (tag === TAG.utf8String) return this.buf.toString('utf8', start, end);
+    if ((end - start) % 2 !== 0) throw new NotPlain();
+    return this.buf.toString('utf16le', start, end);
+  }
+
+  array(depth: number): unknown[] {
+    const n = this.varint();
+    if (n > MAX_ARRAY_LENGTH) throw new NotPlain();
+    const out = new Array<unknown>(n);
+    for (let i = 0; i < n; i++) out[i] = this.value(depth + 1);
+    // Named properties of the array would come before the end tag: left to V8.
+    if (this.tag() !== TAG.endDenseArray || this.varint() !== 0 || this.varint() !== n) {
+      throw new NotPlain();
+    }
+    return out;
+  }
+
+  object(depth: number): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    let count = 0;
+    for (;;) {
+      const at = this.pos;
+      if (this.tag() === TAG.endObject) {
+        if (this.varint() !== count) throw new NotPlain();
+        return out;
+      }
+      this.pos = at;
+      const key = this.value(depth + 1);
+      if (typeof key !== 'string' && typeof key !== 'number') throw new NotPlain();
+      const name = String(key);
+      // V8 defines own properties; an assignment to __proto__ would set the prototype instead.
+      if (name === '__proto__' || Object.hasOwn(out, name)) throw new NotPlain();
+      out[name] = this.value(depth + 1);
+      count += 1;
+    }
+  }
+}
+
+/**
+ * Decodes bytes in V8's structured-clone format written by this Node version when they hold
+ * only plain data, or returns {@link NOT_PLAIN}, and the caller gives them to `v8.deserialize`
+ * (which also says what is wrong with bytes that are not a payload at all).
+ */
+export function decodePlain(bytes: Uint8Array): unknown {
+  if (!(bytes instanceof Uint8Array)) return NOT_PLAIN;
+  const buf = Buffer.isBuffer(bytes)
+    ? bytes
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buf.length <= HEADER.length || buf.compare(HEADER, 0, HEADER.length, 0, HEADER.length) !== 0)
+    return NOT_PLAIN;
+  try {
+    const reader = new Reader(buf);
+    const value = reader.value(0);
+    return reader.pos === buf.length ? value : NOT_PLAIN;
+  } catch (error) {
+    if (error instanceof NotPlain) return NOT_PLAIN;
+    throw error;
+  }
 }

@@ -1,6 +1,6 @@
 import { deserialize, serialize } from 'node:v8';
 import { SerializeError } from './error.js';
-import { encodePlain } from './plain.js';
+import { decodePlain, encodePlain, NOT_PLAIN } from './plain.js';
 
 /**
  * Encodes a value with Node's structured-clone serializer (`v8.serialize`), which keeps what JSON
@@ -34,6 +34,8 @@ export function encodeValue(value: unknown): Uint8Array {
  * @throws {SerializeError} `BAD_PAYLOAD` when the bytes are not a structured-clone payload.
  */
 export function decodeValue(bytes: Uint8Array): unknown {
+  const plain = decodePlain(bytes);
+  if (plain !== NOT_PLAIN) return plain;
   try {
     return deserialize(bytes);
   } catch (error) {

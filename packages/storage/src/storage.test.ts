@@ -663,3 +663,26 @@ describe('transaction', () => {
     expectCode(() => storage.transaction(5 as unknown as () => void), 'INVALID_ARGUMENT');
   });
 });
+
+describe('iterateResultList', () => {
+  it('yields each result in job-index order, null where there is none, as it is consumed', () => {
+    const id = addRequest();
+    storage.storeResult(id, 3, bytes('three'));
+    storage.storeResult(id, 1, bytes('one'));
+    const seen = [...storage.iterateResultList(id)].map((r) => (r === null ? null : text(r)));
+    expect(seen).toEqual(['one', null, 'three']);
+    expect([...storage.iterateResultList(id)]).toEqual(storage.getResultList(id));
+  });
+
+  it('frees the connection when the caller stops early, and refuses unknown requests', () => {
+    const id = addRequest();
+    storeResults(id);
+    for (const result of storage.iterateResultList(id)) {
+      expect(text(result as Uint8Array)).toBe('ABC');
+      break;
+    }
+    storage.storeError(id, 2, bytes('later'));
+    expect(storage.countErrors(id)).toBe(0);
+    expectCode(() => [...storage.iterateResultList(999)], 'UNKNOWN_REQUEST');
+  });
+});

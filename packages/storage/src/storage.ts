@@ -530,6 +530,30 @@ export class Storage {
   }
 
   /**
+   * {@link Storage.getResultList} one result at a time, read as it is consumed: for 10^6 tasks
+   * the payloads need not all be in memory at once. While it iterates, this connection reads
+   * nothing else (better-sqlite3 keeps it busy); use the results, then the storage.
+   *
+   * @throws {@link StorageError} `UNKNOWN_REQUEST` or `INVALID_ARGUMENT` (on the first step)
+   */
+  *iterateResultList(requestId: number): Generator<Uint8Array | null, void, undefined> {
+    const id = this.#requestId(requestId);
+    if (!this.#guard('iterateResultList', () => this.#exists(id))) {
+      throw unknownRequest(id, this.dbfile);
+    }
+    const rows = this.#guard('iterateResultList', () => this.#q.getResultList.iterate({ id }));
+    try {
+      for (;;) {
+        const next = this.#guard('iterateResultList', () => rows.next());
+        if (next.done === true) return;
+        yield next.value === null ? null : toBytes(next.value);
+      }
+    } finally {
+      rows.return?.();
+    }
+  }
+
+  /**
    * What a worker needs to run one task.
    *
    * @returns `[func, ns, args]`
