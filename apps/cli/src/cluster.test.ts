@@ -15,12 +15,7 @@ let flags: string[];
 const sshDir = `.sheepdog-cli-test-${process.pid}`;
 
 beforeAll(() => {
-  cluster = loadCluster();
-  if (!cluster.gridEngine) {
-    throw new Error(
-      'Grid Engine is not up on the test cluster: run `bash scripts/test-cluster.sh`.',
-    );
-  }
+  cluster = loadCluster('gridengine');
   cwd = mkdtempSync(join(tmpdir(), 'sheepdog-cli-ge-'));
   // The workers run as the cluster user and import tasks.mjs from here.
   chmodSync(cwd, 0o755);

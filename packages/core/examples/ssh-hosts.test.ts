@@ -1,22 +1,14 @@
 // The guide's example backend, held to the same contract as the built-in ones. Its host list is
 // the test cluster's sshd, twice: two "hosts" that happen to be one machine.
 import { Deployer } from '@sheepdog/deployer';
-import { loadCluster } from '@sheepdog/test-cluster';
+import { clusterSsh, loadCluster } from '@sheepdog/test-cluster';
 import { describe, expect, it } from 'vitest';
 import { backendContract } from '../test/contract.js';
 import { sshHosts } from './ssh-hosts.js';
 
 // Throws without the test cluster: this suite fails, it never skips.
 const cluster = loadCluster();
-const host = {
-  host: cluster.host,
-  port: cluster.port,
-  user: cluster.user,
-  keyfile: cluster.key,
-  knownHostsFile: cluster.knownHosts,
-  sshConfigFile: false,
-  agent: false,
-} as const;
+const host = clusterSsh(cluster);
 
 const make = () => sshHosts({ hosts: [host, host], node: cluster.node });
 

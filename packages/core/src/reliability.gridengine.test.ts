@@ -10,7 +10,12 @@ import { pathToFileURL } from 'node:url';
 import { Deployer } from '@sheepdog/deployer';
 import { getServer } from '@sheepdog/server';
 import { Storage } from '@sheepdog/storage';
-import { loadCluster, type TestCluster } from '@sheepdog/test-cluster';
+import {
+  clusterMapConfig,
+  clusterSsh,
+  loadCluster,
+  type TestCluster,
+} from '@sheepdog/test-cluster';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Backend, JobSpec } from './backend.js';
 import { gridengine } from './backends/gridengine.js';
@@ -26,31 +31,15 @@ let counter = 0;
 const sshDir = `.sheepdog-reliability-${process.pid}`;
 
 beforeAll(() => {
-  cluster = loadCluster();
-  if (!cluster.gridEngine) {
-    throw new Error(
-      'Grid Engine is not up on the test cluster: run `bash scripts/test-cluster.sh`.',
-    );
-  }
+  cluster = loadCluster('gridengine');
   dir = mkdtempSync(join(tmpdir(), 'sheepdog-ge-reliability-'));
   // The tasks run as the cluster user and leave marker files here.
   chmodSync(dir, 0o777);
-  deployer = new Deployer({
-    host: cluster.host,
-    port: cluster.port,
-    user: cluster.user,
-    keyfile: cluster.key,
-    knownHostsFile: cluster.knownHosts,
-  });
+  deployer = new Deployer(clusterSsh(cluster));
   ge = {
     backend: 'gridengine',
-    host: cluster.host,
-    sshPort: cluster.port,
-    sshUser: cluster.user,
-    sshKeyfile: cluster.key,
-    sshKnownHostsFile: cluster.knownHosts,
+    ...clusterMapConfig(cluster),
     sshDir,
-    shell: cluster.node,
     lostGraceMs: 1000,
     pollIntervalMs: 500,
   };
@@ -168,15 +157,7 @@ describe('Grid Engine: cancellation', () => {
   it('an AbortSignal runs qdel, marks the tasks cancelled, and their later posts get 409', async () => {
     const dbfile = freshDb();
     const tokens: string[] = [];
-    const inner = gridengine({
-      host: cluster.host,
-      port: cluster.port,
-      user: cluster.user,
-      keyfile: cluster.key,
-      knownHostsFile: cluster.knownHosts,
-      directory: sshDir,
-      shell: cluster.node,
-    });
+    const inner = gridengine({ ...clusterSsh(cluster), directory: sshDir, shell: cluster.node });
     const backend: Backend = {
       ...inner,
       async submit(spec: JobSpec) {

@@ -4,7 +4,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadCluster, type TestCluster } from '@sheepdog/test-cluster';
+import { clusterSsh, loadCluster, type TestCluster } from '@sheepdog/test-cluster';
 import ssh2 from 'ssh2';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Deployer, type DeployerOptions } from './deployer.js';
@@ -19,16 +19,7 @@ const remoteBase = `.sheepdog-deployer-test/run-${process.pid}-${Date.now()}`;
 const open: Deployer[] = [];
 
 function deployer(extra: Partial<DeployerOptions> = {}): Deployer {
-  const created = new Deployer({
-    host: cluster.host,
-    port: cluster.port,
-    user: cluster.user,
-    keyfile: cluster.key,
-    knownHostsFile: cluster.knownHosts,
-    sshConfigFile: false,
-    agent: false,
-    ...extra,
-  });
+  const created = new Deployer({ ...clusterSsh(cluster), ...extra });
   open.push(created);
   return created;
 }

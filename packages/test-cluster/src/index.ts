@@ -34,11 +34,15 @@ function parseEnvFile(text: string): Record<string, string> {
   return values;
 }
 
+/** A scheduler a suite needs running jobs on the test cluster. */
+export type Scheduler = 'gridengine' | 'slurm';
+
 /**
  * Reads the cluster description (the env file, overridden by `SHEEPDOG_TEST_*` variables).
- * Throws when the cluster is not set up: the real suites must fail, never skip, without it.
+ * Throws when the cluster is not set up, or when `needs` names a scheduler that does not run
+ * jobs on it: the real suites must fail, never skip, without it.
  */
-export function loadCluster(): TestCluster {
+export function loadCluster(needs?: Scheduler): TestCluster {
   const fromFile = existsSync(CLUSTER_ENV_FILE)
     ? parseEnvFile(readFileSync(CLUSTER_ENV_FILE, 'utf8'))
     : {};
@@ -56,7 +60,7 @@ export function loadCluster(): TestCluster {
       `The real test cluster is not set up (${where}). Run \`bash scripts/test-cluster.sh\` as root from the repository root, then run the tests again.${process.env.CI ? ' In CI this suite must run: the cluster script has to succeed before the tests.' : ''}`,
     );
   }
-  return {
+  const cluster: TestCluster = {
     host,
     port: Number(port),
     user,
@@ -65,5 +69,66 @@ export function loadCluster(): TestCluster {
     gridEngine: get('SHEEPDOG_TEST_GRIDENGINE') === '1',
     slurm: get('SHEEPDOG_TEST_SLURM') === '1',
     node: get('SHEEPDOG_TEST_NODE') ?? '/usr/bin/node',
+  };
+  const missing =
+    needs === 'gridengine' && !cluster.gridEngine
+      ? 'Grid Engine does not run jobs on the test cluster (SHEEPDOG_TEST_GRIDENGINE is not 1)'
+      : needs === 'slurm' && !cluster.slurm
+        ? 'SLURM does not run jobs on the test cluster (SHEEPDOG_TEST_SLURM is not 1)'
+        : undefined;
+  if (missing !== undefined) {
+    throw new Error(
+      `${missing}: run \`bash scripts/test-cluster.sh\` as root, then the tests again.`,
+    );
+  }
+  return cluster;
+}
+
+/**
+ * How the deployer and the cluster backends reach the test cluster: with its own key and
+ * known_hosts only, never the running user's `~/.ssh/config` or agent.
+ */
+export interface ClusterSsh {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly keyfile: string;
+  readonly knownHostsFile: string;
+  readonly sshConfigFile: false;
+  readonly agent: false;
+}
+
+/** The {@link ClusterSsh} options of `cluster`. */
+export function clusterSsh(cluster: TestCluster): ClusterSsh {
+  return {
+    host: cluster.host,
+    port: cluster.port,
+    user: cluster.user,
+    keyfile: cluster.key,
+    knownHostsFile: cluster.knownHosts,
+    sshConfigFile: false,
+    agent: false,
+  };
+}
+
+/** The keys of a `map` config that reach the test cluster and run its Node.js. */
+export interface ClusterMapConfig {
+  readonly host: string;
+  readonly sshPort: number;
+  readonly sshUser: string;
+  readonly sshKeyfile: string;
+  readonly sshKnownHostsFile: string;
+  readonly shell: string;
+}
+
+/** The {@link ClusterMapConfig} of `cluster`. */
+export function clusterMapConfig(cluster: TestCluster): ClusterMapConfig {
+  return {
+    host: cluster.host,
+    sshPort: cluster.port,
+    sshUser: cluster.user,
+    sshKeyfile: cluster.key,
+    sshKnownHostsFile: cluster.knownHosts,
+    shell: cluster.node,
   };
 }

@@ -1,7 +1,12 @@
 import { join } from 'node:path';
 import { Deployer, type DeployerOptions, parseQsubJobId, shellQuote } from '@sheepdog/deployer';
 import { Storage } from '@sheepdog/storage';
-import { loadCluster, type TestCluster } from '@sheepdog/test-cluster';
+import {
+  clusterMapConfig,
+  clusterSsh,
+  loadCluster,
+  type TestCluster,
+} from '@sheepdog/test-cluster';
 import { map, type SheepdogConfig } from 'sheepdog';
 import type { Section } from '../internal/section.js';
 import { type Check, type Figure, figure } from '../report.js';
@@ -99,32 +104,16 @@ function skipped(reason: string): ReturnType<Section> {
 export const gridEngineSection: Section = async ({ plan, workDir, log }) => {
   let cluster: TestCluster;
   try {
-    cluster = loadCluster();
+    cluster = loadCluster('gridengine');
   } catch (error) {
     return skipped((error as Error).message);
   }
-  if (!cluster.gridEngine) {
-    return skipped(
-      'the test cluster is up but Grid Engine does not run jobs on it (SHEEPDOG_TEST_GRIDENGINE is not 1); rerun scripts/test-cluster.sh',
-    );
-  }
   const { runs, tasks: n } = plan.gridengine;
-  const ssh: DeployerOptions = {
-    host: cluster.host,
-    port: cluster.port,
-    user: cluster.user,
-    keyfile: cluster.key,
-    knownHostsFile: cluster.knownHosts,
-  };
+  const ssh: DeployerOptions = clusterSsh(cluster);
   const mapConfig = (dbfile: string): SheepdogConfig => ({
     backend: 'gridengine',
-    host: cluster.host,
-    sshPort: cluster.port,
-    sshUser: cluster.user,
-    sshKeyfile: cluster.key,
-    sshKnownHostsFile: cluster.knownHosts,
+    ...clusterMapConfig(cluster),
     sshDir: REMOTE_DIR,
-    shell: cluster.node,
     dbfile,
     bindHost: '127.0.0.1',
     localhost: '127.0.0.1',

@@ -4,7 +4,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Deployer } from '@sheepdog/deployer';
-import { loadCluster, type TestCluster } from '@sheepdog/test-cluster';
+import {
+  clusterMapConfig,
+  clusterSsh,
+  loadCluster,
+  type TestCluster,
+} from '@sheepdog/test-cluster';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getErrors, map, type SheepdogConfig } from '../index.js';
 import { parseQacct, parseQstat } from './gridengine.js';
@@ -15,35 +20,19 @@ let config: SheepdogConfig;
 const sshDir = `.sheepdog-test-${process.pid}`;
 
 beforeAll(() => {
-  cluster = loadCluster();
-  if (!cluster.gridEngine) {
-    throw new Error(
-      'Grid Engine is not up on the test cluster: run `bash scripts/test-cluster.sh`.',
-    );
-  }
+  cluster = loadCluster('gridengine');
   dir = mkdtempSync(join(tmpdir(), 'sheepdog-ge-'));
   config = {
     backend: 'gridengine',
-    host: cluster.host,
-    sshPort: cluster.port,
-    sshUser: cluster.user,
-    sshKeyfile: cluster.key,
-    sshKnownHostsFile: cluster.knownHosts,
+    ...clusterMapConfig(cluster),
     sshDir,
-    shell: cluster.node,
     dbfile: join(dir, 'sheepdog.sqlite'),
   };
 });
 
 afterAll(async () => {
   if (cluster === undefined) return;
-  const deployer = new Deployer({
-    host: cluster.host,
-    port: cluster.port,
-    user: cluster.user,
-    keyfile: cluster.key,
-    knownHostsFile: cluster.knownHosts,
-  });
+  const deployer = new Deployer(clusterSsh(cluster));
   await deployer.exec(`rm -rf ~/${sshDir}`);
   await deployer.close();
   rmSync(dir, { recursive: true, force: true });
@@ -98,13 +87,7 @@ describe('map on Grid Engine over SSH', () => {
 
   it('writes the job file owner-only on the cluster, with the directories it needs', async () => {
     await map((x: number) => x, [1], config);
-    const deployer = new Deployer({
-      host: cluster.host,
-      port: cluster.port,
-      user: cluster.user,
-      keyfile: cluster.key,
-      knownHostsFile: cluster.knownHosts,
-    });
+    const deployer = new Deployer(clusterSsh(cluster));
     try {
       const { stdout } = await deployer.exec(`stat -c '%a %n' ~/${sshDir} ~/${sshDir}/*.cjs`);
       const lines = stdout.trim().split('\n');

@@ -5,7 +5,7 @@ import { Deployer } from '@sheepdog/deployer';
 import { encodeArgs, encodeFunction, encodeNamespace } from '@sheepdog/serialize';
 import { createRequest, getServer, type SheepdogServer } from '@sheepdog/server';
 import { Storage } from '@sheepdog/storage';
-import { loadCluster } from '@sheepdog/test-cluster';
+import { clusterMapConfig, clusterSsh, loadCluster } from '@sheepdog/test-cluster';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend, JobSpec, Submission } from '../backend.js';
 import { parseConfig, type SheepdogConfig, toStoredConfig } from '../config.js';
@@ -14,22 +14,8 @@ import { resume } from '../resume.js';
 import { type SlurmOptions, slurm } from './slurm.js';
 
 // Throws without the test cluster: this suite fails, it never skips.
-const cluster = loadCluster();
-if (!cluster.slurm) {
-  throw new Error(
-    'SLURM does not run jobs on the test cluster (SHEEPDOG_TEST_SLURM is not 1): run `bash scripts/test-cluster.sh` as root, then the tests again.',
-  );
-}
-
-const ssh = {
-  host: cluster.host,
-  port: cluster.port,
-  user: cluster.user,
-  keyfile: cluster.key,
-  knownHostsFile: cluster.knownHosts,
-  sshConfigFile: false,
-  agent: false,
-} as const;
+const cluster = loadCluster('slurm');
+const ssh = clusterSsh(cluster);
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -62,12 +48,7 @@ afterAll(async () => {
 function config(extra: SheepdogConfig = {}): SheepdogConfig & { dbfile: string } {
   dbCounter += 1;
   return {
-    host: cluster.host,
-    sshPort: cluster.port,
-    sshUser: cluster.user,
-    sshKeyfile: cluster.key,
-    sshKnownHostsFile: cluster.knownHosts,
-    shell: cluster.node,
+    ...clusterMapConfig(cluster),
     backend: 'slurm',
     localhost: '127.0.0.1',
     bindHost: '127.0.0.1',
