@@ -120,12 +120,14 @@ describe('sheepdog run --async', () => {
       ['results', r.stdout.trim(), '--wait', '--db', 'db/die.sqlite'],
       { cwd },
     );
-    expect(jsonLines(results.stdout)).toEqual([
+    // On a failure, what results printed on stderr and the background process's log say why.
+    const why = `${results.stderr}\n${readFileSync(join(cwd, 'db/die.sqlite.log'), 'utf8')}`;
+    expect(jsonLines(results.stdout), why).toEqual([
       { index: 1, status: 'done', result: 1 },
       { index: 2, status: 'done', result: 2 },
       { index: 3, status: 'done', result: 3 },
     ]);
-    expect(results.status).toBe(0);
+    expect(results.status, why).toBe(0);
   }, 60_000);
 
   it('reports problems before going to the background, exit 2', async () => {

@@ -9,14 +9,14 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Deployer } from '@sheepdog/deployer';
 import { getServer } from '@sheepdog/server';
-import { Storage } from '@sheepdog/storage';
 import {
   clusterMapConfig,
   clusterSsh,
   loadCluster,
   type TestCluster,
 } from '@sheepdog/test-cluster';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lastRequest, look, quietly } from '../test/helpers.js';
 import type { Backend, JobSpec } from './backend.js';
 import { gridengine } from './backends/gridengine.js';
 import { getTaskStates, map, resume, type SheepdogConfig, type SheepdogError } from './index.js';
@@ -55,33 +55,6 @@ afterAll(async () => {
 function freshDb(): string {
   counter += 1;
   return join(dir, `db-${counter}.sqlite`);
-}
-
-function look<T>(dbfile: string, read: (storage: Storage) => T): T {
-  const storage = new Storage(dbfile);
-  try {
-    return read(storage);
-  } finally {
-    storage.close();
-  }
-}
-
-function lastRequest(dbfile: string): number {
-  return look(dbfile, (s) => s.listRequests().at(-1)?.id as number);
-}
-
-/** Runs `body` with stderr silenced (the notes about lost tasks), returning what was written. */
-async function quietly<T>(body: () => Promise<T>): Promise<[T, string]> {
-  const written: string[] = [];
-  const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-    written.push(String(chunk));
-    return true;
-  });
-  try {
-    return [await body(), written.join('')];
-  } finally {
-    spy.mockRestore();
-  }
 }
 
 describe('Grid Engine: a task that dies without reporting', () => {

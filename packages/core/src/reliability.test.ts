@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getServer } from '@sheepdog/server';
 import { Storage } from '@sheepdog/storage';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lastRequest, look, quietly } from '../test/helpers.js';
 import type { Backend, JobSpec } from './backend.js';
 import { local } from './backends/local.js';
 import { getErrors, getTaskStates, map, type SheepdogConfig, type SheepdogError } from './index.js';
@@ -28,40 +29,12 @@ function fresh(): { dbfile: string; markers: string } {
   return { dbfile: join(dir, `db-${counter}.sqlite`), markers };
 }
 
-function lastRequest(dbfile: string): number {
-  const storage = new Storage(dbfile);
-  try {
-    return storage.listRequests().at(-1)?.id as number;
-  } finally {
-    storage.close();
-  }
-}
-
 /** Result rows and tasks done: one row per task proves nothing was counted twice. */
 function rowsPerTask(dbfile: string, requestId: number): { results: number; done: number } {
-  const storage = new Storage(dbfile);
-  try {
-    return {
-      results: storage.getResults(requestId).length,
-      done: storage.getTaskStates(requestId).filter((t) => t.state === 'done').length,
-    };
-  } finally {
-    storage.close();
-  }
-}
-
-/** Runs `body` with stderr silenced (the notes about lost tasks), returning what was written. */
-async function quietly<T>(body: () => Promise<T>): Promise<[T, string]> {
-  const written: string[] = [];
-  const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-    written.push(String(chunk));
-    return true;
-  });
-  try {
-    return [await body(), written.join('')];
-  } finally {
-    spy.mockRestore();
-  }
+  return look(dbfile, (storage) => ({
+    results: storage.getResults(requestId).length,
+    done: storage.getTaskStates(requestId).filter((t) => t.state === 'done').length,
+  }));
 }
 
 /** Dies on its first attempt for each listed index: SIGKILL or a throw, as `how` says. */

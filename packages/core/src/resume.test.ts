@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createRequest, getServer } from '@sheepdog/server';
-import { Storage } from '@sheepdog/storage';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { look } from '../test/helpers.js';
 import { fromStoredConfig, toStoredConfig } from './config.js';
 import {
   cancel,
@@ -91,15 +91,6 @@ async function until(what: string, test: () => boolean, ms = 30_000): Promise<vo
   while (!test()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-function look<T>(dbfile: string, read: (storage: Storage) => T): T {
-  const storage = new Storage(dbfile);
-  try {
-    return read(storage);
-  } finally {
-    storage.close();
   }
 }
 

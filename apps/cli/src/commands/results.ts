@@ -2,7 +2,7 @@ import { usageError } from '../errors.js';
 import { loadConfig } from '../internal/config.js';
 import { exitStatusOf, openRequest, outcomeLine, readOutcomes } from '../internal/outcomes.js';
 import { checkOut, parseId, writeLines } from '../internal/output.js';
-import { PROGRESS_MODES, Progress, type ProgressMode } from '../internal/progress.js';
+import { Progress, progressMode } from '../internal/progress.js';
 import { watch } from '../internal/watch.js';
 
 /** Options of `sheepdog results`. */
@@ -17,10 +17,7 @@ export async function resultsCommand(id: string, opts: ResultsOptions): Promise<
   const problems: string[] = [];
   const requestId = parseId(id, problems);
   checkOut(opts.out, problems);
-  const mode = (opts.progress ?? 'auto') as ProgressMode;
-  if (!PROGRESS_MODES.includes(mode)) {
-    problems.push(`--progress: expected one of ${PROGRESS_MODES.join(', ')}, got ${opts.progress}`);
-  }
+  const mode = progressMode(opts.progress, problems);
   const config = await loadConfig({ flags: opts }, problems);
   if (problems.length > 0 || config === undefined)
     throw usageError('cannot read the results', problems);

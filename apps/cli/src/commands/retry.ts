@@ -6,7 +6,7 @@ import { runFailed } from '../internal/failure.js';
 import { DETACHED, dbFlag, follow } from '../internal/follow.js';
 import { exitStatusOf, openRequest, outcomeLine, readOutcomes } from '../internal/outcomes.js';
 import { checkOut, parseId, writeLines } from '../internal/output.js';
-import { PROGRESS_MODES, type ProgressMode } from '../internal/progress.js';
+import { progressMode } from '../internal/progress.js';
 
 /** Options of `sheepdog retry`. */
 export interface RetryCommandOptions extends Record<string, unknown> {
@@ -45,10 +45,7 @@ export async function retryCommand(id: string, opts: RetryCommandOptions): Promi
   const problems: string[] = [];
   const requestId = parseId(id, problems);
   checkOut(opts.out, problems);
-  const mode = (opts.progress ?? 'auto') as ProgressMode;
-  if (!PROGRESS_MODES.includes(mode)) {
-    problems.push(`--progress: expected one of ${PROGRESS_MODES.join(', ')}, got ${opts.progress}`);
-  }
+  const mode = progressMode(opts.progress, problems);
   const loaded = await loadConfig({ flags: opts }, problems);
   if (problems.length > 0 || loaded === undefined) throw usageError('cannot retry', problems);
   const dbfile = loaded.resolved.dbfile;

@@ -8,7 +8,7 @@ import { runFailed } from '../internal/failure.js';
 import { DETACHED, dbFlag, follow } from '../internal/follow.js';
 import { exitStatusOf, outcomeLine, readOutcomes } from '../internal/outcomes.js';
 import { checkOut, writeLines } from '../internal/output.js';
-import { PROGRESS_MODES, type ProgressMode } from '../internal/progress.js';
+import { type ProgressMode, progressMode } from '../internal/progress.js';
 import { parseTarget } from '../internal/target.js';
 
 /** Options of `sheepdog run`, as commander parses them (config flags included). */
@@ -59,10 +59,7 @@ async function prepare(target: string, opts: RunOptions): Promise<Prepared> {
   }
   const args = await readArgs(opts.args, format, problems);
   checkOut(opts.out, problems);
-  const progress = (opts.progress ?? 'auto') as ProgressMode;
-  if (!PROGRESS_MODES.includes(progress)) {
-    problems.push(`--progress: expected one of ${PROGRESS_MODES.join(', ')}, got ${opts.progress}`);
-  }
+  const progress = progressMode(opts.progress, problems);
   const progressIntervalMs =
     opts.progressInterval === undefined ? 5000 : parseDuration(opts.progressInterval);
   if (progressIntervalMs === undefined) {

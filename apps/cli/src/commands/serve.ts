@@ -5,12 +5,7 @@ import { loadConfig, resumeConfig } from '../internal/config.js';
 import { runFailed } from '../internal/failure.js';
 import { DETACHED, dbFlag } from '../internal/follow.js';
 import { openDatabase } from '../internal/outcomes.js';
-import {
-  PROGRESS_MODES,
-  Progress,
-  type ProgressMode,
-  type StateCounts,
-} from '../internal/progress.js';
+import { Progress, progressMode, type StateCounts } from '../internal/progress.js';
 import { watch } from '../internal/watch.js';
 
 /** Options of `sheepdog serve`. */
@@ -48,10 +43,7 @@ function describe(report: ServeReport, counts: StateCounts | undefined): string 
  */
 export async function serveCommand(opts: ServeCommandOptions): Promise<number> {
   const problems: string[] = [];
-  const mode = (opts.progress ?? 'auto') as ProgressMode;
-  if (!PROGRESS_MODES.includes(mode)) {
-    problems.push(`--progress: expected one of ${PROGRESS_MODES.join(', ')}, got ${opts.progress}`);
-  }
+  const mode = progressMode(opts.progress, problems);
   const loaded = await loadConfig({ flags: opts }, problems);
   if (problems.length > 0 || loaded === undefined) throw usageError('cannot serve', problems);
   const dbfile = loaded.resolved.dbfile;

@@ -4,8 +4,18 @@ import cliProgress from 'cli-progress';
 /** How progress is shown: `auto` is a bar on a terminal and plain lines elsewhere. */
 export type ProgressMode = 'auto' | 'bar' | 'lines' | 'none';
 
-/** Progress modes, for validating the flag. */
-export const PROGRESS_MODES: readonly ProgressMode[] = ['auto', 'bar', 'lines', 'none'];
+const PROGRESS_MODES: readonly ProgressMode[] = ['auto', 'bar', 'lines', 'none'];
+
+/**
+ * The `--progress` flag's mode (`auto` when not given); a bad value is appended to `problems`
+ * and `auto` stands in for it.
+ */
+export function progressMode(flag: string | undefined, problems: string[]): ProgressMode {
+  const mode = (flag ?? 'auto') as ProgressMode;
+  if (PROGRESS_MODES.includes(mode)) return mode;
+  problems.push(`--progress: expected one of ${PROGRESS_MODES.join(', ')}, got ${flag}`);
+  return 'auto';
+}
 
 /** Task counts per state, as the storage reports them. */
 export type StateCounts = Readonly<Record<TaskState, number>>;
