@@ -19,9 +19,14 @@ function workdir(args: unknown[]): string {
   return dir;
 }
 
-/** Runs the CLI in a pseudo-terminal: stdin, stdout and stderr are all the terminal. */
+/**
+ * Runs the CLI in a pseudo-terminal: stdin, stdout and stderr are all the terminal. `script`
+ * starts the command through `$SHELL -c`, or /bin/sh when SHELL is unset (as under CI); `exec`
+ * keeps that shell out of the terminal's foreground group, because dash, unlike bash, would
+ * take the Ctrl-C too and exit 130 after the CLI had finished.
+ */
 function inTerminal(args: string[], cwd: string): ReturnType<typeof spawn> {
-  const command = [process.execPath, CLI, ...args].map((w) => `'${w}'`).join(' ');
+  const command = `exec ${[process.execPath, CLI, ...args].map((w) => `'${w}'`).join(' ')}`;
   return spawn('script', ['-qfec', command, '/dev/null'], {
     cwd,
     env: cleanEnv({ TERM: 'xterm', COLUMNS: '160', LINES: '40' }),
