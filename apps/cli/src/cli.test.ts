@@ -138,6 +138,35 @@ describe('sheepdog run', () => {
     expect(String(json[0]?.error)).toMatch(/^RangeError: even input: 2\n\s+at /);
   }, 60_000);
 
+  it('errors shows how a retried task ended: lost with its reason, the error of its first attempt gone', async () => {
+    const cwd = workdir();
+    const r = await sheepdog(
+      [
+        'run',
+        './tasks.mjs#throwThenDie',
+        '--args',
+        '-',
+        '--retries',
+        '1',
+        '--retry-errors',
+        '--lost-grace',
+        '200ms',
+        '--poll-interval',
+        '200ms',
+      ],
+      { cwd, input: JSON.stringify([[1, cwd]]) },
+    );
+    expect(r.status, r.stderr).toBe(1);
+    expect(jsonLines(r.stdout)).toEqual([
+      { index: 1, status: 'lost', reason: expect.stringContaining('SIGKILL') },
+    ]);
+    const [line, ...rest] = jsonLines((await sheepdog(['errors', '1', '--json'], { cwd })).stdout);
+    expect(rest).toEqual([]);
+    expect(line).toMatchObject({ index: 1, status: 'lost', attempts: 2 });
+    expect(String(line?.reason)).toContain('SIGKILL');
+    expect(line).not.toHaveProperty('error');
+  }, 60_000);
+
   it('exits 2 listing every problem of the command line, the arguments and the config', async () => {
     const cwd = workdir();
     writeFileSync(join(cwd, 'bad.jsonl'), '1\n{oops\n3\n[\n');

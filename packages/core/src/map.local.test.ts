@@ -145,7 +145,10 @@ describe('map on the local backend', () => {
     const requestId = storage.listRequests().at(-1)?.id as number;
     storage.close();
     const errors = await getErrors(requestId, dbfile);
-    expect(errors.map(([args]) => args)).toEqual([[2], [4]]);
+    expect(errors.map(([args, , jobIndex]) => [args, jobIndex])).toEqual([
+      [[2], 2],
+      [[4], 4],
+    ]);
     for (const [[x], text] of errors) {
       expect(text).toContain(`TypeError: even input ${x}`);
       expect(text).toMatch(/\n\s+at /);

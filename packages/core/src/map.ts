@@ -295,17 +295,24 @@ export async function getResults(
   }
 }
 
-/** Reads the errors of a request: `[args, error]` pairs in argument order, the error text with its stack. */
+/**
+ * Reads the errors of a request: `[args, error, jobIndex]` for each task that ended `failed`,
+ * in argument order, the error text with its stack. A retried task's earlier error is gone.
+ */
 export async function getErrors(
   requestId: number,
   dbfile: string,
-): Promise<Array<[unknown[], string]>> {
+): Promise<Array<[args: unknown[], error: string, jobIndex: number]>> {
   const storage = openExisting(requestId, dbfile);
   try {
     const decoder = new TextDecoder();
     return storage
       .getErrors(requestId)
-      .map(([args, error]) => [decodeValue(args) as unknown[], decoder.decode(error)]);
+      .map(([args, error, jobIndex]) => [
+        decodeValue(args) as unknown[],
+        decoder.decode(error),
+        jobIndex,
+      ]);
   } finally {
     storage.close();
   }

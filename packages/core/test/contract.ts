@@ -487,6 +487,7 @@ export function backendContract(
           expect(errors).toHaveLength(1);
           expect(errors[0]?.[0]).toEqual([2]);
           expect(errors[0]?.[1]).toContain('contract: refusing 2');
+          expect(errors[0]?.[2]).toBe(2);
         },
         timeoutMs,
       );

@@ -133,7 +133,7 @@ describe("the original's server suite, over HTTP", () => {
     expect(answer.status).toBe(200);
     expect(answer.body).toEqual({ ok: true, duplicate: false });
     expect(server.storage.getErrors(requestId)).toEqual([
-      [bytes('b'), bytes('Error: oops\n    at f (file.js:1:1)')],
+      [bytes('b'), bytes('Error: oops\n    at f (file.js:1:1)'), 2],
     ]);
   });
 
@@ -466,7 +466,7 @@ describe('duplicates', () => {
     const post = (body: string): Promise<Answer> => call('POST', `${task(3)}/error`, { body });
     expect((await post('first')).body).toEqual({ ok: true, duplicate: false });
     expect((await post('second')).body).toEqual({ ok: true, duplicate: true });
-    expect(server.storage.getErrors(requestId)).toEqual([[bytes('c'), bytes('first')]]);
+    expect(server.storage.getErrors(requestId)).toEqual([[bytes('c'), bytes('first'), 3]]);
   });
 });
 

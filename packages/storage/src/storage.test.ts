@@ -143,10 +143,10 @@ describe("the original's storage suite", () => {
     expect(rows.map(([j, e]) => [j, new Uint8Array(e)])).toEqual([[3, errors[0]]]);
   });
 
-  it('gets errors as [args, error] pairs', () => {
+  it('gets errors as [args, error, jobIndex]', () => {
     const id = addRequest();
     const [, errors] = storeResultsAndErrors(id);
-    expect(storage.getErrors(id)).toEqual([[ARGS[2], errors[0]]]);
+    expect(storage.getErrors(id)).toEqual([[ARGS[2], errors[0], 3]]);
   });
 
   it('counts results', () => {
@@ -397,7 +397,7 @@ describe('one result per task', () => {
     const id = addRequest();
     expect(storage.storeError(id, 1, bytes('boom 1'))).toBe(true);
     expect(storage.storeError(id, 1, bytes('boom 2'))).toBe(false);
-    expect(storage.getErrors(id)).toEqual([[ARGS[0], bytes('boom 1')]]);
+    expect(storage.getErrors(id)).toEqual([[ARGS[0], bytes('boom 1'), 1]]);
     expect(storage.countErrors(id)).toBe(1);
   });
 });

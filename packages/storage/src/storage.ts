@@ -56,8 +56,11 @@ export interface RequestSummary {
 
 /** Arguments and result of one task, as returned by {@link Storage.getResults}. */
 export type ArgsAndResult = [args: Uint8Array, result: Uint8Array];
-/** Arguments and error text (UTF-8 bytes) of one task, as returned by {@link Storage.getErrors}. */
-export type ArgsAndError = [args: Uint8Array, error: Uint8Array];
+/**
+ * Arguments, error text (UTF-8 bytes) and job index of one task, as returned by
+ * {@link Storage.getErrors}. The index comes last, so `[args, error]` destructuring still works.
+ */
+export type ArgsAndError = [args: Uint8Array, error: Uint8Array, jobIndex: number];
 /** One task's state, as returned by {@link Storage.getTaskStates}. */
 export interface TaskStateRow {
   readonly jobIndex: number;
@@ -796,13 +799,14 @@ export class Storage {
   }
 
   /**
-   * `[args, error]` for every task that has an error, in job-index order.
+   * `[args, error, jobIndex]` for every failed task, in job-index order: a task has an error
+   * exactly while it is `failed` (reopening it for a retry deletes the error).
    *
    * @throws {@link StorageError} `UNKNOWN_REQUEST` or `INVALID_ARGUMENT`
    */
   getErrors(requestId: number): ArgsAndError[] {
     const rows = this.#list('getErrors', this.#q.getErrors, requestId);
-    return rows.map(([args, error]) => [toBytes(args), toBytes(error)]);
+    return rows.map(([args, error, jobIndex]) => [toBytes(args), toBytes(error), jobIndex]);
   }
 
   /**
@@ -1465,8 +1469,8 @@ function prepareStatements(db: Database.Database) {
       )
       .raw(),
     getErrors: db
-      .prepare<Id, [Buffer, Buffer]>(
-        `SELECT t.args, e.error FROM errors e
+      .prepare<Id, [Buffer, Buffer, number]>(
+        `SELECT t.args, e.error, e.job_index FROM errors e
          JOIN tasks t ON t.request_id = e.request_id AND t.job_index = e.job_index
          WHERE e.request_id = @id ORDER BY e.job_index`,
       )

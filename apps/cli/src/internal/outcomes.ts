@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs';
-import { isDeepStrictEqual } from 'node:util';
 import { Storage, type TaskState, type TaskStateRow } from '@sheepdog/storage';
 import { getErrors, getResults } from 'sheepdog';
 import { CliError } from '../errors.js';
@@ -54,33 +53,6 @@ export function openRequest(requestId: number, dbfile: string): Storage {
   return storage;
 }
 
-// Storage lists errors as [args, error] in job-index order without the index. Failed tasks
-// always have one; a task that failed and later succeeded may keep its old one. So pair errors
-// with failed tasks when the counts agree, else match each error to the next task with equal
-// arguments.
-function pairErrors(
-  states: readonly TaskStateRow[],
-  args: readonly unknown[][],
-  errors: ReadonlyArray<[unknown[], string]>,
-): Map<number, string> {
-  const byIndex = new Map<number, string>();
-  const failed = states.filter((s) => s.state === 'failed');
-  if (failed.length === errors.length) {
-    failed.forEach((s, i) => {
-      byIndex.set(s.jobIndex, errors[i]?.[1] ?? '');
-    });
-    return byIndex;
-  }
-  let next = 0;
-  for (const [errorArgs, text] of errors) {
-    while (next < args.length && !isDeepStrictEqual(args[next], errorArgs)) next += 1;
-    if (next >= args.length) break;
-    byIndex.set(next + 1, text);
-    next += 1;
-  }
-  return byIndex;
-}
-
 /**
  * Reads every task's state, arguments, result or error of a request, in argument order. With
  * `block`, first waits for this process's own serving of the request to wind down.
@@ -98,9 +70,10 @@ export async function readOutcomes(
     storage.close();
   }
   const results = await getResults(requestId, dbfile, { block });
-  const errors = await getErrors(requestId, dbfile);
+  const errorOf = new Map<number, string>();
+  for (const [, error, jobIndex] of await getErrors(requestId, dbfile))
+    errorOf.set(jobIndex, error);
   const allArgs = results.map(([args]) => args);
-  const errorOf = pairErrors(states, allArgs, errors);
   return states.map((s, i) => {
     const error = errorOf.get(s.jobIndex);
     return {
