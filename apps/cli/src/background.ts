@@ -4,7 +4,7 @@
  * @module
  */
 import { mapAsync } from 'sheepdog';
-import type { AnyTask, BackgroundJob, BackgroundReply } from './commands/run.js';
+import type { BackgroundJob, BackgroundReply } from './commands/run.js';
 import { CliError } from './errors.js';
 import { loadConfig } from './internal/config.js';
 import { runFailed } from './internal/failure.js';
@@ -28,7 +28,7 @@ async function serve(job: BackgroundJob): Promise<number> {
   }
   let requestId: number;
   try {
-    requestId = await mapAsync<AnyTask>(job.func, job.args, loaded.input);
+    requestId = await mapAsync(job.func, job.args, loaded.input);
   } catch (error) {
     const failure = runFailed(`could not start ${job.target}`, error);
     stamp(failure.message);

@@ -81,6 +81,16 @@ describe('map on the local backend', () => {
     expect(doubled).toEqual([42]);
   }, 30_000);
 
+  it('mapAsync takes a function named by module, with lone arguments as map does', async () => {
+    const requestId = await mapAsync({ module: fixtures, export: 'default' }, [1, 2, 3], config);
+    const results = await getResults(requestId, config.dbfile as string);
+    expect(results).toEqual([
+      [[1], 2],
+      [[2], 4],
+      [[3], 6],
+    ]);
+  }, 30_000);
+
   it('round-trips what JSON loses, in arguments and in results', async () => {
     const shared = { tag: 'shared' };
     const cyclic: { self?: unknown; n: number } = { n: 1 };

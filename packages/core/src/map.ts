@@ -195,8 +195,20 @@ export async function map(
  * that opens the same database file. If this process ends first, {@link resume} picks up.
  */
 export async function mapAsync<F extends AnyFunction>(
-  f: F | ModuleFunction,
+  f: F,
   args: ArgsSource<ArgsOf<F>>,
+  config?: SheepdogConfig,
+  ns?: Namespace,
+): Promise<number>;
+export async function mapAsync(
+  f: ModuleFunction,
+  args: ArgsSource<unknown>,
+  config?: SheepdogConfig,
+  ns?: Namespace,
+): Promise<number>;
+export async function mapAsync(
+  f: AnyFunction | ModuleFunction,
+  args: ArgsSource<unknown>,
   config?: SheepdogConfig,
   ns?: Namespace,
 ): Promise<number> {

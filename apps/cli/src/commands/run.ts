@@ -22,12 +22,6 @@ export interface RunOptions extends Record<string, unknown> {
   readonly check: boolean;
 }
 
-/**
- * The type the module's function gets for `mapAsync`: each element of `args` is either its
- * argument list or its single argument, which only `unknown` describes.
- */
-export type AnyTask = (arg: unknown) => unknown;
-
 /** The message sent to the background process of `run --async`. */
 export interface BackgroundJob {
   readonly target: string;
@@ -80,7 +74,7 @@ async function runInForeground(prepared: Prepared, opts: RunOptions): Promise<nu
   const cancel = new AbortController();
   let requestId: number;
   try {
-    requestId = await mapAsync<AnyTask>(func, args, { ...config.input, signal: cancel.signal });
+    requestId = await mapAsync(func, args, { ...config.input, signal: cancel.signal });
   } catch (error) {
     throw runFailed(`could not start ${prepared.target}`, error);
   }
