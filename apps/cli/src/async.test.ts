@@ -130,6 +130,24 @@ describe('sheepdog run --async', () => {
     expect(results.status, why).toBe(0);
   }, 60_000);
 
+  it('serve leaves a request the background process serves, and says how to follow it', async () => {
+    writeFileSync(join(cwd, 'long.json'), JSON.stringify([[1, 30_000]]));
+    const db = ['--db', 'db/busy.sqlite'];
+    const r = await sheepdog(['run', './tasks.mjs#slow', '--args', 'long.json', '--async', ...db], {
+      cwd,
+    });
+    expect(r.status).toBe(0);
+    const served = await sheepdog(['serve', '--progress', 'none', ...db], { cwd });
+    expect(served.stderr).toContain(
+      'request 1: not served here: the port its workers report to is in use, most likely by the process that started it',
+    );
+    expect(served.stderr).toContain('`sheepdog results 1 --db db/busy.sqlite --wait`');
+    expect(served.stderr).not.toContain('getResults');
+    expect(served.status).toBe(1);
+    const cancelled = await sheepdog(['cancel', '1', ...db], { cwd });
+    expect(cancelled.status, cancelled.stderr).toBe(0);
+  }, 60_000);
+
   it('reports problems before going to the background, exit 2', async () => {
     const r = await sheepdog(['run', './tasks.mjs#nothing', '--args', 'args.json', '--async'], {
       cwd,

@@ -134,6 +134,7 @@ describe('sheepdog on Grid Engine', () => {
       timeoutMs: 120_000,
     });
     expect(retried.stderr).toContain('submitted 2 task(s) again (1, 2)');
+    expect(retried.stderr).not.toContain('resume(');
     expect(retried.status).toBe(0);
     const served = await sheepdog(['serve', '--progress', 'none', ...flags], {
       cwd,

@@ -91,6 +91,11 @@ describe('sheepdog serve', () => {
     expect(served.stderr).toMatch(
       /request 1: finished \(\d done, 0 failed, \d lost, 0 cancelled\)/,
     );
+    // In the CLI's words, not the library's (getTaskStates, retry(...)).
+    expect(served.stderr).toContain(
+      'see why with `sheepdog errors 1 --db ./sheepdog.sqlite`, and run the failed and lost ones again with `sheepdog retry 1 --db ./sheepdog.sqlite`',
+    );
+    expect(served.stderr).not.toContain('getTaskStates');
     const errors = await sheepdog(['errors', '1'], { cwd });
     expect(errors.stdout).toMatch(
       /task 3 lost \(\d attempts?\), arguments \[3,1500\]:\n\s+the process that ran the local job/,

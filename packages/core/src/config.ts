@@ -52,6 +52,7 @@ const configSchema = z
     leaseMs: z.number().int().positive().optional(),
     maxHeapMb: z.number().int().positive().optional(),
     verbose: z.boolean().default(false),
+    notes: z.boolean().default(true),
     timeout: z.number().positive().optional(),
     signal: z
       .custom<AbortSignal>((v) => v instanceof AbortSignal, { message: 'expected an AbortSignal' })

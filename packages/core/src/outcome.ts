@@ -28,7 +28,7 @@ export function settle(
   storage: Storage,
   requestId: number,
   outcome: WaitOutcome,
-  context: { dbfile: string; timeout?: number | undefined; verbose: boolean },
+  context: { dbfile: string; timeout?: number | undefined; verbose: boolean; notes: boolean },
 ): unknown[] {
   const results = collectResults(storage, requestId);
   const states = storage.countByState(requestId);
@@ -55,7 +55,7 @@ export function settle(
       },
     );
   }
-  noteUnfinished(storage, requestId, context.dbfile, context.verbose);
+  if (context.notes) noteUnfinished(storage, requestId, context.dbfile, context.verbose);
   return results;
 }
 

@@ -82,6 +82,19 @@ describe('a task that dies without reporting', () => {
     expect(note).toContain('getTaskStates');
   }, 60_000);
 
+  it('is not noted on stderr with notes: false', async () => {
+    const { dbfile } = fresh();
+    const dies = (i: number): number => {
+      if (i === 2) process.kill(process.pid, 'SIGKILL');
+      return i;
+    };
+    const [results, note] = await quietly(() =>
+      map(dies, [1, 2], { ...base, dbfile, notes: false }),
+    );
+    expect(results).toEqual([1, null]);
+    expect(note).toBe('');
+  }, 60_000);
+
   it('is resubmitted alone with retries: 1 and then succeeds', async () => {
     const { dbfile, markers } = fresh();
     const results = await map(

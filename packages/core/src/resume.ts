@@ -122,7 +122,12 @@ export async function resume(
     await here;
     const storage = openExisting(requestId, dbfile);
     try {
-      return settle(storage, requestId, { kind: 'finished' }, { dbfile, verbose: false });
+      return settle(
+        storage,
+        requestId,
+        { kind: 'finished' },
+        { dbfile, verbose: false, notes: config?.notes ?? true },
+      );
     } finally {
       storage.close();
     }
@@ -211,7 +216,7 @@ export async function retry(
     submitter.planJob = (indices) => planJob(resolved, planned, indices.length);
     const indices = await submitter.resubmit(storage.indicesInState(requestId, ['lost', 'failed']));
     if (!options.wait) {
-      if (indices.length > 0 && !(await isListening(stored.port))) {
+      if (resolved.notes && indices.length > 0 && !(await isListening(stored.port))) {
         process.stderr.write(
           `[sheepdog] request ${requestId}: resubmitted ${indices.length} task(s), but nothing serves port ${stored.port} here; ` +
             `call resume(${requestId}, ${JSON.stringify(dbfile)}) or run a serve within a minute, or their results are lost\n`,
@@ -266,6 +271,22 @@ export interface ServeReport {
   readonly outcome: 'finished' | 'timeout' | 'cancelled' | 'stopped' | 'skipped' | 'failed';
   /** Why, for `skipped` and `failed`. */
   readonly message?: string;
+  /** The {@link SheepdogError} code behind `skipped` or `failed`, when there is one. */
+  readonly code?: string;
+}
+
+function failedReport(
+  requestId: number,
+  outcome: 'skipped' | 'failed',
+  error: unknown,
+): ServeReport {
+  const code = (error as { code?: unknown }).code;
+  return {
+    requestId,
+    outcome,
+    message: (error as Error).message,
+    ...(typeof code === 'string' ? { code } : {}),
+  };
 }
 
 function outcomeName(outcome: WaitOutcome): ServeReport['outcome'] {
@@ -302,7 +323,7 @@ export async function serve(options: ServeOptions): Promise<ServeReport[]> {
     try {
       attached = await attach(requestId, options.dbfile, options.config);
     } catch (error) {
-      return { requestId, outcome: 'skipped', message: (error as Error).message };
+      return failedReport(requestId, 'skipped', error);
     }
     const { run, config } = attached;
     try {
@@ -310,11 +331,11 @@ export async function serve(options: ServeOptions): Promise<ServeReport[]> {
         ...waitOptions(config, startedAt),
         detach: options.signal,
       });
-      if (outcome.kind === 'finished')
+      if (outcome.kind === 'finished' && config.notes)
         noteUnfinished(run.storage, requestId, options.dbfile, config.verbose);
       return { requestId, outcome: outcomeName(outcome) };
     } catch (error) {
-      return { requestId, outcome: 'failed', message: (error as Error).message };
+      return failedReport(requestId, 'failed', error);
     } finally {
       await release(run).catch(() => undefined);
     }

@@ -3,7 +3,7 @@ import { retry } from 'sheepdog';
 import { usageError } from '../errors.js';
 import { loadConfig, resumeConfig } from '../internal/config.js';
 import { runFailed } from '../internal/failure.js';
-import { DETACHED, dbFlag, follow } from '../internal/follow.js';
+import { DETACHED, dbFlag, follow, unfinishedHint } from '../internal/follow.js';
 import { exitStatusOf, openRequest, outcomeLine, readOutcomes } from '../internal/outcomes.js';
 import { checkOut, parseId, writeLines } from '../internal/output.js';
 import { progressMode } from '../internal/progress.js';
@@ -117,5 +117,7 @@ export async function retryCommand(id: string, opts: RetryCommandOptions): Promi
   if (final === undefined && failure === undefined) return DETACHED;
   const outcomes = await readOutcomes(requestId, dbfile, true);
   await writeLines(outcomes.map(outcomeLine), opts.out);
-  return exitStatusOf(outcomes);
+  const status = exitStatusOf(outcomes);
+  if (status !== 0 && mode !== 'none') process.stderr.write(unfinishedHint(requestId, dbfile));
+  return status;
 }

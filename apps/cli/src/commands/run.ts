@@ -5,7 +5,7 @@ import { usageError } from '../errors.js';
 import { type ArgsFormat, readArgs } from '../internal/args.js';
 import { type LoadedConfig, loadConfig, parseDuration } from '../internal/config.js';
 import { runFailed } from '../internal/failure.js';
-import { DETACHED, dbFlag, follow } from '../internal/follow.js';
+import { DETACHED, dbFlag, follow, unfinishedHint } from '../internal/follow.js';
 import { exitStatusOf, outcomeLine, readOutcomes } from '../internal/outcomes.js';
 import { checkOut, writeLines } from '../internal/output.js';
 import { type ProgressMode, progressMode } from '../internal/progress.js';
@@ -92,9 +92,7 @@ async function runInForeground(prepared: Prepared, opts: RunOptions): Promise<nu
   await writeLines(outcomes.map(outcomeLine), opts.out);
   const status = exitStatusOf(outcomes);
   if (status !== 0 && prepared.progress !== 'none') {
-    process.stderr.write(
-      `[sheepdog] request ${requestId}: not every task succeeded; see why with \`sheepdog errors ${requestId} ${dbFlag(dbfile)}\`, and run the failed and lost ones again with \`sheepdog retry ${requestId} ${dbFlag(dbfile)}\`\n`,
-    );
+    process.stderr.write(unfinishedHint(requestId, dbfile));
   }
   return status;
 }

@@ -3,7 +3,7 @@ import { type ServeReport, serve } from 'sheepdog';
 import { usageError } from '../errors.js';
 import { loadConfig, resumeConfig } from '../internal/config.js';
 import { runFailed } from '../internal/failure.js';
-import { DETACHED, dbFlag } from '../internal/follow.js';
+import { DETACHED, dbFlag, unfinishedHint } from '../internal/follow.js';
 import { openDatabase } from '../internal/outcomes.js';
 import { Progress, progressMode, type StateCounts } from '../internal/progress.js';
 import { watch } from '../internal/watch.js';
@@ -18,7 +18,7 @@ function storedPort(config: unknown): number | undefined {
   return typeof port === 'number' ? port : undefined;
 }
 
-function describe(report: ServeReport, counts: StateCounts | undefined): string {
+function describe(report: ServeReport, counts: StateCounts | undefined, dbfile: string): string {
   const tally =
     counts === undefined
       ? ''
@@ -33,6 +33,10 @@ function describe(report: ServeReport, counts: StateCounts | undefined): string 
     case 'cancelled':
       return `request ${report.requestId}: cancelled${tally}`;
     default:
+      if (report.code === 'PORT_IN_USE') {
+        // Most often the `run` that started it still serves it: say how to watch that instead.
+        return `request ${report.requestId}: not served here: the port its workers report to is in use, most likely by the process that started it, which still serves it. Follow it with \`sheepdog results ${report.requestId} ${dbFlag(dbfile)} --wait\`; if another program holds the port, stop it and serve again`;
+      }
       return `request ${report.requestId}: ${report.outcome === 'skipped' ? 'not served' : 'serving failed'}: ${(report.message ?? '').replace(/^\[sheepdog\] /, '')}`;
   }
 }
@@ -104,10 +108,13 @@ export async function serveCommand(opts: ServeCommandOptions): Promise<number> {
   try {
     for (const report of reports) {
       const counts = after.getRequest(report.requestId).states;
-      process.stderr.write(`[sheepdog] ${describe(report, counts)}\n`);
+      process.stderr.write(`[sheepdog] ${describe(report, counts, dbfile)}\n`);
       const total = Object.values(counts).reduce((a, b) => a + b, 0);
       if (report.outcome === 'stopped') stopped = true;
       else if (report.outcome !== 'finished' || counts.done < total) incomplete = true;
+      if (report.outcome === 'finished' && counts.failed + counts.lost > 0) {
+        process.stderr.write(unfinishedHint(report.requestId, dbfile));
+      }
     }
   } finally {
     after.close();

@@ -454,5 +454,7 @@ export async function loadConfig(
  */
 export function resumeConfig(loaded: LoadedConfig): SheepdogConfig {
   const { dbfile: _dbfile, port: _port, backend, ...rest } = loaded.input;
-  return typeof backend === 'object' ? { ...rest, backend } : rest;
+  // The library's notes name its functions; the commands say what to run in their own words.
+  const quiet = { ...rest, notes: false };
+  return typeof backend === 'object' ? { ...quiet, backend } : quiet;
 }

@@ -10,6 +10,11 @@ export function dbFlag(dbfile: string): string {
   return `--db ${shellQuote(dbfile)}`;
 }
 
+/** What to run when some of a request's tasks failed or were lost. */
+export function unfinishedHint(requestId: number, dbfile: string): string {
+  return `[sheepdog] request ${requestId}: not every task succeeded; see why with \`sheepdog errors ${requestId} ${dbFlag(dbfile)}\`, and run the failed and lost ones again with \`sheepdog retry ${requestId} ${dbFlag(dbfile)}\`\n`;
+}
+
 /** The commands that pick a detached request up again. */
 function howToResume(requestId: number, dbfile: string): string {
   return [
