@@ -16,6 +16,20 @@ function storageCase(input: StorageCase): Promise<StorageCaseResult> {
  * `newRequest` at several sizes (with encoding the args alone as the baseline for the largest),
  * `getTasksWithResults` over a prepared request, and results stored one at a time.
  */
+/** The time and peak RSS of one case, as `<id>.timeS` (or `.timeMs`) and `<id>.peakRssMb`. */
+function timeAndRss(
+  id: string,
+  label: string,
+  time: readonly number[],
+  rss: readonly number[],
+  unit: 's' | 'ms' = 's',
+): Figure[] {
+  return [
+    figure(`${id}.time${unit === 's' ? 'S' : 'Ms'}`, `${label}: time`, unit, time),
+    figure(`${id}.peakRssMb`, `${label}: peak RSS`, 'MB', rss),
+  ];
+}
+
 export const storageSection: Section = async ({ plan, workDir, log }) => {
   const { runs, newRequestSizes, readSize, storeSize } = plan.storage;
   const figures: Figure[] = [];
@@ -81,40 +95,22 @@ export const storageSection: Section = async ({ plan, workDir, log }) => {
     );
     if (n === largest) {
       figures.push(
-        figure(
-          `storage.newRequestAsync.${n}.timeS`,
-          `newRequestAsync (chunked, as map stores args), ${sizeLabel(n)} tasks: time`,
-          's',
+        ...timeAndRss(
+          `storage.newRequestAsync.${n}`,
+          `newRequestAsync (chunked, as map stores args), ${sizeLabel(n)} tasks`,
           asyncTime,
-        ),
-        figure(
-          `storage.newRequestAsync.${n}.peakRssMb`,
-          `newRequestAsync, ${sizeLabel(n)} tasks: peak RSS`,
-          'MB',
           asyncRss,
         ),
-        figure(
-          `storage.encodeArgs.${n}.timeS`,
-          `baseline: encoding the ${sizeLabel(n)} args alone (encodeArgs, no storage): time`,
-          's',
+        ...timeAndRss(
+          `storage.encodeArgs.${n}`,
+          `baseline: encoding the ${sizeLabel(n)} args alone (encodeArgs, no storage)`,
           encodeTime,
-        ),
-        figure(
-          `storage.encodeArgs.${n}.peakRssMb`,
-          `baseline: encoding the ${sizeLabel(n)} args alone (encodeArgs): peak RSS`,
-          'MB',
           encodeRss,
         ),
-        figure(
-          `storage.encodeArgsV8.${n}.timeS`,
-          `baseline: encoding the ${sizeLabel(n)} args alone with v8.serialize: time`,
-          's',
+        ...timeAndRss(
+          `storage.encodeArgsV8.${n}`,
+          `baseline: encoding the ${sizeLabel(n)} args alone with v8.serialize`,
           v8Time,
-        ),
-        figure(
-          `storage.encodeArgsV8.${n}.peakRssMb`,
-          `baseline: encoding the ${sizeLabel(n)} args alone with v8.serialize: peak RSS`,
-          'MB',
           v8Rss,
         ),
       );
@@ -143,17 +139,12 @@ export const storageSection: Section = async ({ plan, workDir, log }) => {
     readRss.push(result.peakRssMb);
   }
   figures.push(
-    figure(
-      `storage.getTasksWithResults.${readSize}.timeMs`,
-      `getTasksWithResults, ${sizeLabel(readSize)} tasks: time`,
-      'ms',
+    ...timeAndRss(
+      `storage.getTasksWithResults.${readSize}`,
+      `getTasksWithResults, ${sizeLabel(readSize)} tasks`,
       readTime,
-    ),
-    figure(
-      `storage.getTasksWithResults.${readSize}.peakRssMb`,
-      `getTasksWithResults, ${sizeLabel(readSize)} tasks: peak RSS`,
-      'MB',
       readRss,
+      'ms',
     ),
   );
 
