@@ -284,6 +284,26 @@ export function createApp(storage: Storage, options: AppOptions = {}): Hono<AppE
     return body.data;
   };
 
+  /** Parses the JSON body of a `what` call against `schema`; `shape` is named in the 400. */
+  const readJson = async <T>(
+    c: Context<AppEnv>,
+    schema: z.ZodType<T>,
+    what: string,
+    shape: string,
+  ): Promise<T> => {
+    let raw: unknown;
+    try {
+      raw = await c.req.json();
+    } catch {
+      throw new WireError(400, 'INVALID_BODY', `the ${what} body must be JSON ${shape}`);
+    }
+    const body = schema.safeParse(raw);
+    if (!body.success) {
+      throw new WireError(400, 'INVALID_BODY', body.error.issues.map(describeIssue).join('; '));
+    }
+    return body.data;
+  };
+
   const stored = (c: Context<AppEnv>, kind: TaskEvent['kind'], isNew: boolean): Response => {
     if (isNew) onTask?.({ requestId: c.get('requestId'), jobIndex: c.get('jobIndex'), kind });
     return c.json({ ok: true, duplicate: !isNew });
@@ -340,17 +360,7 @@ export function createApp(storage: Storage, options: AppOptions = {}): Hono<AppE
 
   app.post(`${REQUEST_PATH}/lease`, authorize, limit, async (c) => {
     const requestId = c.get('requestId');
-    let raw: unknown;
-    try {
-      raw = await c.req.json();
-    } catch {
-      throw new WireError(400, 'INVALID_BODY', 'the lease body must be JSON {"max", "leaseMs"}');
-    }
-    const body = leaseBody.safeParse(raw);
-    if (!body.success) {
-      throw new WireError(400, 'INVALID_BODY', body.error.issues.map(describeIssue).join('; '));
-    }
-    const { max, leaseMs, withCode } = body.data;
+    const { max, leaseMs, withCode } = await readJson(c, leaseBody, 'lease', '{"max", "leaseMs"}');
     const maxAttemptsOfRequest = attemptsOf(requestId);
     const tasks = storage.leaseTasks(requestId, {
       max,
@@ -380,21 +390,7 @@ export function createApp(storage: Storage, options: AppOptions = {}): Hono<AppE
   // handed to another worker or counted as a lost attempt.
   app.post(`${REQUEST_PATH}/lease/renew`, authorize, limit, async (c) => {
     const requestId = c.get('requestId');
-    let raw: unknown;
-    try {
-      raw = await c.req.json();
-    } catch {
-      throw new WireError(
-        400,
-        'INVALID_BODY',
-        'the renew body must be JSON {"indices", "leaseMs"}',
-      );
-    }
-    const body = renewBody.safeParse(raw);
-    if (!body.success) {
-      throw new WireError(400, 'INVALID_BODY', body.error.issues.map(describeIssue).join('; '));
-    }
-    const { indices, leaseMs } = body.data;
+    const { indices, leaseMs } = await readJson(c, renewBody, 'renew', '{"indices", "leaseMs"}');
     const renewed = await group.run(() => storage.renewLeases(requestId, indices, leaseMs));
     return c.json({ renewed });
   });
