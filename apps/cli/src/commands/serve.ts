@@ -69,14 +69,15 @@ export async function serveCommand(opts: ServeCommandOptions): Promise<number> {
     );
     return 0;
   }
-  process.stderr.write(
-    `[sheepdog] serving request(s) ${ids.join(', ')} from ${dbfile} until they finish; Ctrl-C stops serving (the tasks keep running, and serving again picks them up)\n`,
-  );
   const stop = new AbortController();
   const onSignal = (): void => stop.abort();
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
+  // Announced only once Ctrl-C is handled, so pressing it right after the line stops serving cleanly.
+  process.stderr.write(
+    `[sheepdog] serving request(s) ${ids.join(', ')} from ${dbfile} until they finish; Ctrl-C stops serving (the tasks keep running, and serving again picks them up)\n`,
+  );
   const watching = new AbortController();
   const single = ids.length === 1 ? mode : mode === 'none' ? 'none' : 'lines';
   const watchers = ids.map((id) => {

@@ -67,11 +67,6 @@ export interface FollowOptions {
 export async function follow(options: FollowOptions): Promise<StateCounts | undefined> {
   const { requestId, dbfile } = options;
   const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY);
-  if (options.mode !== 'none') {
-    process.stderr.write(
-      `[sheepdog] request ${requestId}: ${options.what}, results in ${dbfile}; Ctrl-C to ${interactive ? 'cancel or detach' : 'detach'}\n`,
-    );
-  }
   const progress = new Progress(requestId, {
     mode: options.mode,
     ...(options.intervalMs === undefined ? {} : { intervalMs: options.intervalMs }),
@@ -107,6 +102,13 @@ export async function follow(options: FollowOptions): Promise<StateCounts | unde
   process.on('SIGINT', onInterrupt);
   process.on('SIGTERM', leave);
   process.on('SIGHUP', leave);
+  // Announced only now that the handlers are armed: a Ctrl-C right after the line must ask, not
+  // kill the process.
+  if (options.mode !== 'none') {
+    process.stderr.write(
+      `[sheepdog] request ${requestId}: ${options.what}, results in ${dbfile}; Ctrl-C to ${interactive ? 'cancel or detach' : 'detach'}\n`,
+    );
+  }
   let final: StateCounts | undefined;
   try {
     final = await watch(requestId, dbfile, progress, { signal: detach.signal });
