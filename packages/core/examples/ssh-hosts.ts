@@ -114,8 +114,14 @@ export function sshHosts(options: SshHostsOptions): Backend {
         // the shell stays behind node to record how it ended.
         const lines = indices.map((k) => {
           const wrapper = `${shellQuote(node)} ${shellQuote(path)} >${shellQuote(`${base}.${k}.log`)} 2>&1; echo $? >${shellQuote(`${base}.${k}.exit`)}`;
-          return `SHEEPDOG_TASK_ID=${k} nohup setsid sh -c ${shellQuote(wrapper)} </dev/null >/dev/null 2>&1 & echo ${k} $!`;
+          return `SHEEPDOG_TASK_ID=${k} nohup setsid sh -c ${shellQuote(wrapper)} </dev/null >/dev/null 2>&1 & p=$!; echo ${k} $p; pids="$pids $p"`;
         });
+        // $! leads its own session only once setsid() has run in it: a cancel before that would
+        // kill no group and leave the task running. So wait (5 s at most) until each task is
+        // the leader of its session, or gone.
+        lines.push(
+          'n=0; for p in $pids; do while [ $n -lt 500 ] && kill -0 $p 2>/dev/null && [ "$(ps -o sid= -p $p | tr -d \' \')" != "$p" ]; do n=$((n + 1)); sleep 0.01; done; done',
+        );
         const out = await script(h, lines);
         const tasks = out
           .trim()
