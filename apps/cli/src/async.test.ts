@@ -25,19 +25,20 @@ afterAll(() => rmSync(cwd, { recursive: true, force: true }));
 
 describe('sheepdog run --async', () => {
   it('prints the request id and returns while a background process serves the tasks', async () => {
+    const gate = mkdtempSync(join(cwd, 'gate-'));
     writeFileSync(
       join(cwd, 'args.json'),
       JSON.stringify([
-        [1, 1500],
-        [2, 1500],
-        [3, 1500],
-        [4, 1500],
+        [1, gate],
+        [2, gate],
+        [3, gate],
+        [4, gate],
       ]),
     );
     const r = await sheepdog(
       [
         'run',
-        './tasks.mjs#slow',
+        './tasks.mjs#gated',
         '--args',
         'args.json',
         '--async',
@@ -56,7 +57,8 @@ describe('sheepdog run --async', () => {
     const status = JSON.parse(
       (await sheepdog(['status', '1', '--json', '--db', 'db/runs.sqlite'], { cwd })).stdout,
     );
-    expect(status.done).toBeLessThan(4);
+    expect(status.done).toBe(0);
+    writeFileSync(join(gate, 'go'), '');
 
     const results = await sheepdog(['results', '1', '--wait', '--db', 'db/runs.sqlite'], { cwd });
     expect(results.status).toBe(0);
@@ -69,9 +71,10 @@ describe('sheepdog run --async', () => {
   }, 60_000);
 
   it('without --wait, results shows unfinished tasks as pending or running and exits 1', async () => {
-    writeFileSync(join(cwd, 'args.json'), JSON.stringify([[1, 3000]]));
+    const gate = mkdtempSync(join(cwd, 'gate-'));
+    writeFileSync(join(cwd, 'args.json'), JSON.stringify([[1, gate]]));
     const r = await sheepdog(
-      ['run', './tasks.mjs#slow', '--args', 'args.json', '--async', '--db', 'db/runs.sqlite'],
+      ['run', './tasks.mjs#gated', '--args', 'args.json', '--async', '--db', 'db/runs.sqlite'],
       {
         cwd,
       },
@@ -80,6 +83,7 @@ describe('sheepdog run --async', () => {
     const now = await sheepdog(['results', id, '--db', 'db/runs.sqlite'], { cwd });
     expect(now.status).toBe(1);
     expect(['pending', 'running']).toContain(jsonLines(now.stdout)[0]?.status);
+    writeFileSync(join(gate, 'go'), '');
     const later = await sheepdog(
       ['results', id, '--wait', '--progress', 'none', '--db', 'db/runs.sqlite'],
       { cwd },

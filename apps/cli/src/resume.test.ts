@@ -105,9 +105,11 @@ describe('sheepdog serve', () => {
 
 describe('sheepdog serve, interrupted', () => {
   it('stops serving on Ctrl-C (SIGINT) with exit 130; serving again finishes the request', async () => {
+    // Task 2 outlives the first serve by far, however slowly it starts: were its result to
+    // arrive meanwhile, that serve would finish the request instead of being interrupted.
     const cwd = workdir([
       [1, 200],
-      [2, 4000],
+      [2, 15_000],
     ]);
     await runAndKill(cwd, ['--concurrency', '2', '--retries', '1', '--lost-grace', '300ms'], 1);
     const serving = start(['serve', '--progress', 'none'], { cwd });
