@@ -72,7 +72,8 @@ describe('a task that dies without reporting', () => {
     };
     const started = Date.now();
     const [results, note] = await quietly(() => map(dies, [1, 2, 3], { ...base, dbfile }));
-    expect(Date.now() - started).toBeLessThan(15_000);
+    // Well before the 60 s tasks would have ended on their own.
+    expect(Date.now() - started).toBeLessThan(30_000);
     expect(results).toEqual([1, null, 3]);
     const id = lastRequest(dbfile);
     const states = await getTaskStates(id, dbfile);
@@ -236,7 +237,8 @@ describe('deadlines and cancellation', () => {
       () => undefined,
       (e: unknown) => e,
     )) as SheepdogError;
-    expect(Date.now() - started).toBeLessThan(15_000);
+    // Well before the 60 s tasks would have ended on their own.
+    expect(Date.now() - started).toBeLessThan(30_000);
     expect(error.code).toBe('TIMEOUT');
     expect(error.message).toContain('did not finish within 5000 ms');
     expect(error.results).toEqual([0, null, null]);

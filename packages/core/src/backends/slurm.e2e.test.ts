@@ -88,10 +88,13 @@ async function drain(b: Backend, submission: Submission): Promise<void> {
   await waitUntil(async () => (await b.status(submission)).active.size === 0, 'an empty queue');
 }
 
+// Long enough that a task is still running after the test's next SSH round trips to the
+// scheduler (status, scancel) on a loaded machine.
 const napThenDouble = async (x: number): Promise<number> => {
-  await new Promise((resolve) => setTimeout(resolve, 3000));
+  await new Promise((resolve) => setTimeout(resolve, 10_000));
   return x * 2;
 };
+const NAP_MS = 10_000;
 
 describe('map over SLURM, configured by name', () => {
   it('runs a plain function', async () => {
@@ -194,7 +197,7 @@ describe('the slurm backend on the real cluster', () => {
   it('passes slurmOpts to sbatch (time and memory limits)', async () => {
     const b = backend({ slurmOpts: ['--time=5', '--mem=500M'] });
     try {
-      const spec = request(napThenDouble, [1], [1]);
+      const spec = request((x: number) => x * 2, [1], [1]);
       const submission = await b.submit(spec);
       const shown = await deployer.run(`scontrol show job ${submission.jobId}`);
       expect(shown.stdout).toMatch(/TimeLimit=00:05:00/);
@@ -239,7 +242,8 @@ describe('the slurm backend on the real cluster', () => {
       await drain(b, submission);
       const reasons = await b.explain?.(submission, [1, 2, 3]);
       for (const index of [1, 2, 3]) expect(reasons?.get(index)).toMatch(/cancelled by uid/);
-      await sleep(3500);
+      // Had cancel missed task 1, it would have posted its result by now.
+      await sleep(NAP_MS + 1500);
       expect(server.storage.countResultsAndErrors(spec.requestId)).toBe(0);
     } finally {
       await b.dispose?.();
