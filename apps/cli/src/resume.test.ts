@@ -3,6 +3,7 @@
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Storage } from '@sheepdog/storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { finished, jsonLines, sheepdog, start, TASKS, until } from './test/helpers.js';
 
@@ -170,6 +171,48 @@ describe('sheepdog retry', () => {
     expect(retried.status).toBe(2);
     expect(retried.stderr).toContain('runs on the local backend');
     expect(jsonLines((await sheepdog(['results', '1'], { cwd })).stdout)[0]?.status).toBe('failed');
+  }, 60_000);
+});
+
+describe('requests the commands cannot pick up', () => {
+  it('serve and retry say why in their own words: no stored port, or a custom backend', async () => {
+    const cwd = workdir([]);
+    const storage = new Storage(join(cwd, 'sheepdog.sqlite'));
+    const bytes = new Uint8Array([1]);
+    // 1: made with @sheepdog/storage alone, so nothing says where its workers report.
+    storage.newRequest(bytes, bytes, [bytes]);
+    // 2: made by the library on a backend of the user's own; task 1 failed.
+    storage.newRequest(bytes, bytes, [bytes, bytes], {
+      backend: 'mine',
+      config: { backend: 'mine', port: 1, localhost: '127.0.0.1' },
+    });
+    storage.storeError(2, 1, bytes);
+    storage.close();
+
+    const served = await sheepdog(['serve', '--progress', 'none'], { cwd });
+    expect(served.status).toBe(1);
+    expect(served.stderr).toContain(
+      "request 1: not served: request 1 was stored without the port and host its workers report to (it was not made by `sheepdog run` or the library's map), so nothing can serve it; `sheepdog results 1 --db ./sheepdog.sqlite` shows what arrived",
+    );
+    expect(served.stderr).toContain(
+      'request 2: not served: request 2 runs on the custom backend "mine", which only your code can rebuild: export that backend object as `backend` from a config file',
+    );
+    const retried = await sheepdog(['retry', '2'], { cwd });
+    expect(retried.status).toBe(1);
+    expect(retried.stderr).toContain(
+      'could not retry request 2: request 2 runs on the custom backend "mine"',
+    );
+    for (const text of [served.stderr, retried.stderr]) {
+      expect(text).not.toMatch(/getResults|config\.backend/);
+    }
+    // Nothing was changed: the failed task is still failed, the others still open.
+    const after = new Storage(join(cwd, 'sheepdog.sqlite'));
+    try {
+      expect(after.getTaskStates(2).map((t) => t.state)).toEqual(['failed', 'pending']);
+      expect(after.getTaskStates(1).map((t) => t.state)).toEqual(['pending']);
+    } finally {
+      after.close();
+    }
   }, 60_000);
 });
 

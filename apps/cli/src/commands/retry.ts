@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { retry } from 'sheepdog';
-import { usageError } from '../errors.js';
-import { loadConfig, resumeConfig } from '../internal/config.js';
+import { CliError, usageError } from '../errors.js';
+import { type LoadedConfig, loadConfig, resumeConfig } from '../internal/config.js';
 import { runFailed } from '../internal/failure.js';
-import { DETACHED, dbFlag, follow, unfinishedHint } from '../internal/follow.js';
+import { DETACHED, dbFlag, follow, notResumableHint, unfinishedHint } from '../internal/follow.js';
 import { exitStatusOf, openRequest, outcomeLine, readOutcomes } from '../internal/outcomes.js';
 import { checkOut, parseId, writeLines } from '../internal/output.js';
 import { progressMode } from '../internal/progress.js';
@@ -35,6 +35,23 @@ async function reopened(
   } finally {
     storage.close();
   }
+}
+
+/** The error that ends `retry` when the library's retry failed, in the command line's words. */
+function retryFailed(
+  requestId: number,
+  backend: string | null,
+  loaded: LoadedConfig,
+  error: unknown,
+): CliError {
+  const what = `could not retry request ${requestId}`;
+  if ((error as { code?: unknown }).code !== 'NOT_RESUMABLE') return runFailed(what, error);
+  const customGiven = typeof loaded.input.backend === 'object';
+  return new CliError(
+    'RUN_FAILED',
+    `${what}: ${notResumableHint(requestId, backend, customGiven, loaded.resolved.dbfile)}`,
+    { cause: error },
+  );
 }
 
 /**
@@ -79,7 +96,7 @@ export async function retryCommand(id: string, opts: RetryCommandOptions): Promi
     try {
       indices = await retry(requestId, dbfile, config, { wait: false });
     } catch (error) {
-      throw runFailed(`could not retry request ${requestId}`, error);
+      throw retryFailed(requestId, backend, loaded, error);
     }
     process.stderr.write(
       `[sheepdog] request ${requestId}: submitted ${indices.length} task(s) again (${indices.join(', ')}); unless its first process still serves it, serve it now: sheepdog serve ${dbFlag(dbfile)}\n`,
@@ -97,6 +114,8 @@ export async function retryCommand(id: string, opts: RetryCommandOptions): Promi
     },
   );
   await reopened(requestId, dbfile, settled);
+  // Refused or failed before a task was open again: nothing to follow.
+  if (failure !== undefined) throw retryFailed(requestId, backend, loaded, failure);
   const stop = new AbortController();
   void settled.then((ok) => {
     if (!ok) stop.abort();
@@ -112,7 +131,7 @@ export async function retryCommand(id: string, opts: RetryCommandOptions): Promi
   if (failure === undefined && final !== undefined) await settled;
   // A cancel from Ctrl-C ends the wait with CANCELLED: the lines below say which tasks.
   if (failure !== undefined && (failure as { code?: unknown }).code !== 'CANCELLED') {
-    throw runFailed(`could not retry request ${requestId}`, failure);
+    throw retryFailed(requestId, backend, loaded, failure);
   }
   if (final === undefined && failure === undefined) return DETACHED;
   const outcomes = await readOutcomes(requestId, dbfile, true);

@@ -1,11 +1,11 @@
-import type { Storage } from '@sheepdog/storage';
+import type { RequestSummary, Storage } from '@sheepdog/storage';
 import { type ServeReport, serve } from 'sheepdog';
 import { usageError } from '../errors.js';
 import { loadConfig, resumeConfig } from '../internal/config.js';
 import { runFailed } from '../internal/failure.js';
-import { DETACHED, dbFlag, unfinishedHint } from '../internal/follow.js';
+import { DETACHED, dbFlag, notResumableHint, unfinishedHint } from '../internal/follow.js';
 import { openDatabase } from '../internal/outcomes.js';
-import { Progress, progressMode, type StateCounts } from '../internal/progress.js';
+import { Progress, progressMode } from '../internal/progress.js';
 import { watch } from '../internal/watch.js';
 
 /** Options of `sheepdog serve`. */
@@ -18,11 +18,14 @@ function storedPort(config: unknown): number | undefined {
   return typeof port === 'number' ? port : undefined;
 }
 
-function describe(report: ServeReport, counts: StateCounts | undefined, dbfile: string): string {
-  const tally =
-    counts === undefined
-      ? ''
-      : ` (${counts.done} done, ${counts.failed} failed, ${counts.lost} lost, ${counts.cancelled} cancelled)`;
+function describe(
+  report: ServeReport,
+  request: RequestSummary,
+  customGiven: boolean,
+  dbfile: string,
+): string {
+  const counts = request.states;
+  const tally = ` (${counts.done} done, ${counts.failed} failed, ${counts.lost} lost, ${counts.cancelled} cancelled)`;
   switch (report.outcome) {
     case 'finished':
       return `request ${report.requestId}: finished${tally}`;
@@ -36,6 +39,9 @@ function describe(report: ServeReport, counts: StateCounts | undefined, dbfile: 
       if (report.code === 'PORT_IN_USE') {
         // Most often the `run` that started it still serves it: say how to watch that instead.
         return `request ${report.requestId}: not served here: the port its workers report to is in use, most likely by the process that started it, which still serves it. Follow it with \`sheepdog results ${report.requestId} ${dbFlag(dbfile)} --wait\`; if another program holds the port, stop it and serve again`;
+      }
+      if (report.code === 'NOT_RESUMABLE') {
+        return `request ${report.requestId}: not served: ${notResumableHint(report.requestId, request.backend, customGiven, dbfile)}`;
       }
       return `request ${report.requestId}: ${report.outcome === 'skipped' ? 'not served' : 'serving failed'}: ${(report.message ?? '').replace(/^\[sheepdog\] /, '')}`;
   }
@@ -108,8 +114,10 @@ export async function serveCommand(opts: ServeCommandOptions): Promise<number> {
   let incomplete = false;
   try {
     for (const report of reports) {
-      const counts = after.getRequest(report.requestId).states;
-      process.stderr.write(`[sheepdog] ${describe(report, counts, dbfile)}\n`);
+      const request = after.getRequest(report.requestId);
+      const counts = request.states;
+      const customGiven = typeof loaded.input.backend === 'object';
+      process.stderr.write(`[sheepdog] ${describe(report, request, customGiven, dbfile)}\n`);
       const total = Object.values(counts).reduce((a, b) => a + b, 0);
       if (report.outcome === 'stopped') stopped = true;
       else if (report.outcome !== 'finished' || counts.done < total) incomplete = true;

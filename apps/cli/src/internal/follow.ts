@@ -1,3 +1,4 @@
+import { builtinBackends } from 'sheepdog';
 import { shellQuote } from './output.js';
 import { Progress, type ProgressMode, type StateCounts } from './progress.js';
 import { watch } from './watch.js';
@@ -13,6 +14,25 @@ export function dbFlag(dbfile: string): string {
 /** What to run when some of a request's tasks failed or were lost. */
 export function unfinishedHint(requestId: number, dbfile: string): string {
   return `[sheepdog] request ${requestId}: not every task succeeded; see why with \`sheepdog errors ${requestId} ${dbFlag(dbfile)}\`, and run the failed and lost ones again with \`sheepdog retry ${requestId} ${dbFlag(dbfile)}\`\n`;
+}
+
+/**
+ * Why `serve` or `retry` cannot pick a request up (the library's `NOT_RESUMABLE`), and what to do,
+ * in the command line's words: the library's own message names its functions and config keys.
+ * `storedBackend` is the backend name stored with the request; `customGiven`, whether the config
+ * file gave a backend object.
+ */
+export function notResumableHint(
+  requestId: number,
+  storedBackend: string | null,
+  customGiven: boolean,
+  dbfile: string,
+): string {
+  const builtin = (builtinBackends as readonly (string | null)[]).includes(storedBackend);
+  if (storedBackend !== null && !builtin && !customGiven) {
+    return `request ${requestId} runs on the custom backend "${storedBackend}", which only your code can rebuild: export that backend object as \`backend\` from a config file (sheepdog.config.mjs here, or --config <file>) and run this again`;
+  }
+  return `request ${requestId} was stored without the port and host its workers report to (it was not made by \`sheepdog run\` or the library's map), so nothing can serve it; \`sheepdog results ${requestId} ${dbFlag(dbfile)}\` shows what arrived`;
 }
 
 /** The commands that pick a detached request up again. */
