@@ -112,11 +112,11 @@ export async function serveCommand(opts: ServeCommandOptions): Promise<number> {
   const after = openDatabase(dbfile);
   let stopped = false;
   let incomplete = false;
+  const customGiven = typeof loaded.input.backend === 'object';
   try {
     for (const report of reports) {
       const request = after.getRequest(report.requestId);
       const counts = request.states;
-      const customGiven = typeof loaded.input.backend === 'object';
       process.stderr.write(`[sheepdog] ${describe(report, request, customGiven, dbfile)}\n`);
       const total = Object.values(counts).reduce((a, b) => a + b, 0);
       if (report.outcome === 'stopped') stopped = true;
