@@ -73,13 +73,12 @@ export async function readOutcomes(
   const errorOf = new Map<number, string>();
   for (const [, error, jobIndex] of await getErrors(requestId, dbfile))
     errorOf.set(jobIndex, error);
-  const allArgs = results.map(([args]) => args);
   return states.map((s, i) => {
     const error = errorOf.get(s.jobIndex);
     return {
       index: s.jobIndex,
       state: s.state,
-      args: allArgs[i] ?? [],
+      args: results[i]?.[0] ?? [],
       attempts: s.attempts,
       ...(s.state === 'done' ? { result: results[i]?.[1] } : {}),
       ...(error === undefined ? {} : { error }),
