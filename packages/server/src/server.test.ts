@@ -233,6 +233,45 @@ describe('getServer: one server per port', () => {
     expect(reused.port).toBe(other.port);
   });
 
+  it('release() stops the server only when every getServer call has released it', async () => {
+    const again = await getServer({ dbfile });
+    const third = await getServer({ port: server.port, dbfile });
+    await server.release();
+    await again.release();
+    // One hold is left: the server still serves.
+    expect((await call('GET', task(1))).status).toBe(200);
+    await third.release();
+    await expect(fetch(server.url)).rejects.toThrow();
+    expect(() => server.storage.countTasks(requestId)).toThrow(/closed/);
+    // Released after the stop: nothing more happens.
+    await server.release();
+    const fresh = await start({ port: server.port, dbfile, hostname: '127.0.0.1' });
+    expect(fresh).not.toBe(server);
+  });
+
+  it('counts a hold taken while the server is starting', async () => {
+    const file = join(dir, 'starting.sqlite');
+    const first = getServer({ dbfile: file, hostname: '127.0.0.1' });
+    const second = getServer({ dbfile: file });
+    const a = await first;
+    started.push(a);
+    await a.release();
+    const b = await second;
+    expect(b).toBe(a);
+    const created = createRequest(b.storage, bytes('f'), bytes('n'), [bytes('x')]);
+    const answer = await call('GET', task(1, created.requestId), { token: created.token }, b);
+    expect(fromBase64(answer.body.args as string)).toBe('x');
+    await b.release();
+    await expect(fetch(b.url)).rejects.toThrow();
+  });
+
+  it('stop() stops the server whoever still holds it', async () => {
+    await getServer({ dbfile });
+    await server.stop();
+    await expect(fetch(server.url)).rejects.toThrow();
+    await server.release();
+  });
+
   it('reports a port taken by another program as PORT_IN_USE', async () => {
     const blocker: Server = createServer();
     await new Promise<void>((ready) => blocker.listen(0, '127.0.0.1', ready));

@@ -34,7 +34,11 @@ export interface ServerOptions {
 /** Called after each newly stored result or error; see {@link SheepdogServer.onTask}. */
 export type TaskListener = (event: TaskEvent) => void;
 
-/** A running server, as returned by {@link getServer}. */
+/**
+ * A running server, as returned by {@link getServer}: the server this process runs on a port,
+ * shared by every caller that asked for it. Each {@link getServer} call holds it once; the
+ * caller lets go with {@link SheepdogServer.release}.
+ */
 export interface SheepdogServer {
   /** `http://<host>:<port>/` for this machine (`127.0.0.1` when bound to all interfaces). */
   readonly url: string;
@@ -55,8 +59,16 @@ export interface SheepdogServer {
    */
   onTask(listener: TaskListener): () => void;
   /**
-   * Stops listening, waits for requests in flight, closes the storage and forgets the server,
-   * so a later {@link getServer} for the port starts a new one. Safe to call twice.
+   * Lets go of one hold, the one a {@link getServer} call took: call it once per call. When the
+   * last hold is let go, the server stops as {@link SheepdogServer.stop} does, and the promise
+   * resolves once its port is free; before that it resolves at once and the server keeps serving
+   * the other holders. After a stop it resolves when the stop has.
+   */
+  release(): Promise<void>;
+  /**
+   * Stops at once, whoever still holds the server: stops listening, waits for requests in
+   * flight, closes the storage and forgets the server, so a later {@link getServer} for the port
+   * starts a new one. Safe to call twice.
    */
   stop(): Promise<void>;
 }
@@ -78,6 +90,12 @@ interface Entry {
   /** The bound port, once listening. */
   port: number | undefined;
   ready: Promise<RunningServer>;
+  /**
+   * {@link getServer} calls that returned (or will return) this server and have not released it
+   * yet; counted when the call finds the entry, so a hold taken while the server is still
+   * starting is not missed by a release that comes first.
+   */
+  holds: number;
 }
 
 /** Servers of this process, keyed by requested and, once listening, actual port. */
@@ -90,22 +108,16 @@ class RunningServer implements SheepdogServer {
   readonly dbfile: string;
   readonly storage: Storage;
   readonly #http: Server;
-  readonly #forget: () => void;
+  readonly #entry: Entry;
   readonly #events = new EventEmitter();
   #stopping: Promise<void> | undefined;
 
-  constructor(
-    hostname: string,
-    dbfile: string,
-    storage: Storage,
-    http: Server,
-    forget: () => void,
-  ) {
+  constructor(hostname: string, dbfile: string, storage: Storage, http: Server, entry: Entry) {
     this.hostname = hostname;
     this.dbfile = dbfile;
     this.storage = storage;
     this.#http = http;
-    this.#forget = forget;
+    this.#entry = entry;
     this.port = (http.address() as AddressInfo).port;
     this.url = `http://${localHost(hostname)}:${this.port}/`;
     // The core may wait on many requests at once, one listener each.
@@ -133,9 +145,15 @@ class RunningServer implements SheepdogServer {
     };
   }
 
+  release(): Promise<void> {
+    if (this.#stopping !== undefined) return this.#stopping;
+    this.#entry.holds -= 1;
+    return this.#entry.holds > 0 ? Promise.resolve() : this.stop();
+  }
+
   stop(): Promise<void> {
     this.#stopping ??= new Promise<void>((done) => {
-      this.#forget();
+      registry.delete(this.#entry);
       this.#http.close(() => {
         this.storage.close();
         this.#events.removeAllListeners();
@@ -150,7 +168,9 @@ class RunningServer implements SheepdogServer {
 
 /**
  * Starts a server for workers, or returns the one this process already runs: one server per
- * port, as in the original Sheepdog.
+ * port, as in the original Sheepdog. Every call holds the server once: let go of it with
+ * {@link SheepdogServer.release}, and it stops when its last holder has (or with
+ * {@link SheepdogServer.stop}, at once).
  *
  * - Same port again (same dbfile): the same server object.
  * - Same port, another dbfile: `PORT_IN_USE_OTHER_DB`; another explicit hostname:
@@ -181,6 +201,7 @@ export async function getServer(options: ServerOptions): Promise<SheepdogServer>
         entry.dbfileKey === dbfileKey &&
         (hostname === undefined || hostname === entry.hostname)
       ) {
+        entry.holds += 1;
         return entry.ready;
       }
       continue;
@@ -198,6 +219,7 @@ export async function getServer(options: ServerOptions): Promise<SheepdogServer>
         `port ${port} is already bound to ${entry.hostname}, not ${hostname}; stop that server first or use another port.`,
       );
     }
+    entry.holds += 1;
     return entry.ready;
   }
 
@@ -209,6 +231,7 @@ export async function getServer(options: ServerOptions): Promise<SheepdogServer>
     hostname: hostname ?? '0.0.0.0',
     port: undefined,
     ready: start(dbfile, port, hostname ?? '0.0.0.0', bodyLimit, () => entry),
+    holds: 1,
   };
   registry.add(entry);
   entry.ready.catch(() => registry.delete(entry));
@@ -254,7 +277,7 @@ async function start(
     );
   }
   const self = entry();
-  running = new RunningServer(hostname, dbfile, storage, http, () => registry.delete(self));
+  running = new RunningServer(hostname, dbfile, storage, http, self);
   self.port = running.port;
   return running;
 }
