@@ -1,18 +1,16 @@
 import { decodeValue } from '@sheepdog/serialize';
 import { parseConfig, type SheepdogConfig } from './config.js';
-import {
-  type AnyFunction,
-  type ArgsOf,
-  type ArgsSource,
-  type ModuleFunction,
-  type Namespace,
-  type ResultOf,
-  release,
-  start,
-  waitOptions,
+import type {
+  AnyFunction,
+  ArgsOf,
+  ArgsSource,
+  ModuleFunction,
+  Namespace,
+  ResultOf,
 } from './map.js';
 import { settle } from './outcome.js';
-import type { WaitOutcome } from './run.js';
+import { startSession, waitOptions } from './session.js';
+import type { WaitOutcome } from './wait.js';
 
 /** One finished task, as {@link mapIter} yields it. */
 export interface MapItem<R = unknown> {
@@ -59,22 +57,22 @@ export async function* mapIter(
 ): AsyncGenerator<MapItem, void, undefined> {
   const startedAt = Date.now();
   const resolved = parseConfig(config);
-  const run = await start(f, args, resolved, ns);
-  const { storage, requestId } = run;
+  const session = await startSession(f, args, resolved, ns);
+  const { storage, requestId } = session;
   const n = storage.countTasks(requestId);
   // One byte per task: what has been yielded. Bounded, unlike a queue of results.
   const yielded = new Uint8Array(n + 1);
   let arrived: number[] = [];
   let wake: (() => void) | undefined;
   const unsubscribe =
-    run.server?.onTask((event) => {
+    session.server?.onTask((event) => {
       if (event.requestId !== requestId) return;
       arrived.push(event.jobIndex);
       wake?.();
     }) ?? ((): void => undefined);
   let outcome: WaitOutcome | undefined;
   let failure: Error | undefined;
-  const waiting = run.wait(waitOptions(resolved, startedAt)).then(
+  const waiting = session.wait(waitOptions(resolved, startedAt)).then(
     (o) => {
       outcome = o;
       wake?.();
@@ -133,9 +131,9 @@ export async function* mapIter(
   } finally {
     unsubscribe();
     if (!finished && outcome === undefined && failure === undefined) {
-      await run.cancel('the mapIter loop was left before every task finished');
+      await session.cancel('the mapIter loop was left before every task finished');
     }
     await waiting;
-    await release(run);
+    await session.release();
   }
 }

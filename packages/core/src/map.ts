@@ -1,19 +1,14 @@
-import { decodeValue, encodeArgs, encodeFunction, encodeNamespace } from '@sheepdog/serialize';
-import { checkValue, inspectFunction } from '@sheepdog/serialize/inspect';
-import {
-  type CreatedRequest,
-  createRequest,
-  createRequestAsync,
-  type SheepdogServer,
-} from '@sheepdog/server';
-import { Storage } from '@sheepdog/storage';
-import { resolveBackend, workerHost } from './backends/index.js';
-import { planJob } from './batching.js';
-import { parseConfig, type ResolvedConfig, type SheepdogConfig, toStoredConfig } from './config.js';
-import { SheepdogError, type TaskStatus } from './errors.js';
+import { decodeValue } from '@sheepdog/serialize';
+import { parseConfig, type SheepdogConfig } from './config.js';
+import type { TaskStatus } from './errors.js';
 import { settle, taskStatuses } from './outcome.js';
-import { Run, type WaitOptions } from './run.js';
-import { acquireServer, releaseServer } from './servers.js';
+import {
+  openExisting,
+  servedHere,
+  startSession,
+  waitInBackground,
+  waitOptions,
+} from './session.js';
 
 /** A function of any arguments: what `map` accepts. */
 // biome-ignore lint/suspicious/noExplicitAny: a function of any arguments is what map accepts.
@@ -41,111 +36,8 @@ export type ResultOf<F> = F extends (...args: never[]) => infer R ? Awaited<R> :
 /** Names and values the function refers to: helper functions and constants. */
 export type Namespace = Readonly<Record<string, unknown>>;
 
-const running = new Map<number, Promise<void>>();
-
-function* encodeArgList(args: Iterable<unknown>): Generator<Uint8Array> {
-  let i = 0;
-  for (const element of args) {
-    checkValue(element, `args[${i}]`);
-    yield encodeArgs(element);
-    i += 1;
-  }
-}
-
-async function* encodeArgStream(args: AsyncIterable<unknown>): AsyncGenerator<Uint8Array> {
-  let i = 0;
-  for await (const element of args) {
-    checkValue(element, `args[${i}]`);
-    yield encodeArgs(element);
-    i += 1;
-  }
-}
-
 /** Arguments of `map`: any iterable, or an async iterable that is streamed into storage. */
 export type ArgsSource<T> = Iterable<T> | AsyncIterable<T>;
-
-function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
-  return (
-    value != null && typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function'
-  );
-}
-
-/** Stores the request (with what a later process needs to resume it), submits it, and returns its run. */
-export async function start(
-  f: AnyFunction | ModuleFunction,
-  args: ArgsSource<unknown>,
-  config: ResolvedConfig,
-  ns: Namespace | undefined,
-): Promise<Run> {
-  const fn = typeof f === 'function' ? f : { module: String(f.module), export: f.export };
-  if (typeof fn === 'function') inspectFunction(fn, ns ?? {});
-  const funcBytes = encodeFunction(fn);
-  const nsBytes = encodeNamespace(ns ?? {});
-  const backend = resolveBackend(config);
-  let server: SheepdogServer | undefined;
-  try {
-    server = await acquireServer(config);
-    const host = config.localhost ?? (await workerHost(backend));
-    const label = typeof fn === 'function' ? fn.name || '(anonymous)' : `${fn.module}#${fn.export}`;
-    const meta = {
-      backend: backend.name,
-      label,
-      config: toStoredConfig(config, backend.name, { port: server.port, localhost: host }),
-    };
-    // Serialised one at a time into storage: the whole set is never in memory at once.
-    const { requestId, token }: CreatedRequest = isAsyncIterable(args)
-      ? await createRequestAsync(server.storage, funcBytes, nsBytes, encodeArgStream(args), meta)
-      : createRequest(server.storage, funcBytes, nsBytes, encodeArgList(args), meta);
-    const run = new Run(
-      requestId,
-      server.storage,
-      backend,
-      { url: `http://${host}:${server.port}/`, token },
-      server,
-    );
-    run.planJob = (indices) => planJob(config, backend, indices.length);
-    const n = server.storage.countTasks(requestId);
-    if (n > 0) {
-      try {
-        await run.submit(Array.from({ length: n }, (_, i) => i + 1));
-      } catch (error) {
-        // Nothing runs them: final now, so that no later process waits for them.
-        const why = error instanceof Error ? error.message : String(error);
-        server.storage.markCancelled(requestId, `the job could not be submitted: ${why}`);
-        throw error;
-      }
-    }
-    return run;
-  } catch (error) {
-    if (server) await releaseServer(server);
-    await backend.dispose?.();
-    throw error;
-  }
-}
-
-/**
- * Lets go of what a run holds: lease-mode workers with nothing left to do (once every task is
- * final), its share of the server and the backend's connections.
- */
-export async function release(run: Run): Promise<void> {
-  await run.endLeaseJobs();
-  if (run.server) await releaseServer(run.server);
-  await run.backend.dispose?.();
-}
-
-/** How {@link Run.wait} waits for this config; `startedAt` anchors the `timeout`. */
-export function waitOptions(config: ResolvedConfig, startedAt: number): WaitOptions {
-  return {
-    pollIntervalMs: config.pollIntervalMs,
-    lostGraceMs: config.lostGraceMs,
-    verbose: config.verbose,
-    retries: config.retries,
-    retryErrors: config.retryErrors,
-    deadline: config.timeout === undefined ? undefined : startedAt + config.timeout,
-    timeout: config.timeout,
-    signal: config.signal,
-  };
-}
 
 /**
  * Runs `f` once per element of `args` on the configured backend and resolves with the results
@@ -179,12 +71,12 @@ export async function map(
 ): Promise<unknown[]> {
   const startedAt = Date.now();
   const resolved = parseConfig(config);
-  const run = await start(f, args, resolved, ns);
+  const session = await startSession(f, args, resolved, ns);
   try {
-    const outcome = await run.wait(waitOptions(resolved, startedAt));
-    return settle(run.storage, run.requestId, outcome, resolved);
+    const outcome = await session.wait(waitOptions(resolved, startedAt));
+    return settle(session.storage, session.requestId, outcome, resolved);
   } finally {
-    await release(run);
+    await session.release();
   }
 }
 
@@ -214,22 +106,9 @@ export async function mapAsync(
 ): Promise<number> {
   const startedAt = Date.now();
   const resolved = parseConfig(config);
-  const run = await start(f, args, resolved, ns);
-  const waiting = run
-    .wait({ ...waitOptions(resolved, startedAt), verbose: false })
-    .then(() => undefined)
-    .catch(() => undefined)
-    .finally(async () => {
-      running.delete(run.requestId);
-      await release(run).catch(() => undefined);
-    });
-  running.set(run.requestId, waiting);
-  return run.requestId;
-}
-
-/** The wait of a request this process serves after `mapAsync`, if it does. */
-export function servedHere(requestId: number): Promise<void> | undefined {
-  return running.get(requestId);
+  const session = await startSession(f, args, resolved, ns);
+  waitInBackground(session, { ...waitOptions(resolved, startedAt), verbose: false });
+  return session.requestId;
 }
 
 /** Options of {@link getResults}. */
@@ -251,22 +130,6 @@ export interface GetResultsOptions {
   pollIntervalMs?: number;
 }
 
-/** Opens the dbfile and checks that it holds the request. */
-export function openExisting(requestId: number, dbfile: string): Storage {
-  const storage = new Storage(dbfile);
-  try {
-    storage.countTasks(requestId);
-  } catch (error) {
-    storage.close();
-    throw new SheepdogError(
-      'UNKNOWN_REQUEST',
-      `there is no request ${requestId} in ${dbfile}; check the id and the dbfile`,
-      { cause: error, requestId },
-    );
-  }
-  return storage;
-}
-
 /**
  * Reads the results of a request from its database file, as `[args, result]` pairs in
  * argument order; `result` is `null` where a task failed or has not reported yet.
@@ -279,7 +142,7 @@ export async function getResults(
   const storage = openExisting(requestId, dbfile);
   try {
     if (options.block ?? true) {
-      const inProcess = running.get(requestId);
+      const inProcess = servedHere(requestId);
       if (inProcess) await inProcess;
       const interval = options.pollIntervalMs ?? 200;
       const { ProgressLine } = await import('./progress.js');

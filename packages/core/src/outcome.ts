@@ -1,7 +1,7 @@
 import { decodeValue } from '@sheepdog/serialize';
 import type { Storage } from '@sheepdog/storage';
 import { SheepdogError, type TaskStatus } from './errors.js';
-import type { WaitOutcome } from './run.js';
+import type { WaitOutcome } from './wait.js';
 
 /** The results of a request in argument order, decoded, `null` where a task has none. */
 export function collectResults(storage: Storage, requestId: number): unknown[] {

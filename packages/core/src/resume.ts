@@ -1,8 +1,5 @@
 import { connect } from 'node:net';
 import { Storage } from '@sheepdog/storage';
-import type { Backend } from './backend.js';
-import { resolveBackend } from './backends/index.js';
-import { planJob } from './batching.js';
 import {
   builtinBackends,
   fromStoredConfig,
@@ -12,10 +9,16 @@ import {
   type StoredConfig,
 } from './config.js';
 import { SheepdogError } from './errors.js';
-import { openExisting, release, servedHere, waitOptions } from './map.js';
 import { noteUnfinished, settle } from './outcome.js';
-import { Run, type WaitOutcome } from './run.js';
-import { acquireServer } from './servers.js';
+import {
+  attachSession,
+  holdSession,
+  openExisting,
+  type Session,
+  servedHere,
+  waitOptions,
+} from './session.js';
+import type { WaitOutcome } from './wait.js';
 
 /** A stored request, ready to be served again: its config merged with the caller's. */
 interface Stored {
@@ -68,7 +71,7 @@ async function attach(
   requestId: number,
   dbfile: string,
   caller: SheepdogConfig | undefined,
-): Promise<{ run: Run; config: ResolvedConfig }> {
+): Promise<Session> {
   const peek = openExisting(requestId, dbfile);
   let loaded: Stored;
   try {
@@ -77,23 +80,10 @@ async function attach(
     peek.close();
   }
   const { stored, config } = loaded;
-  const backend = resolveBackend(config);
-  try {
-    const server = await acquireServer(config, stored.port);
-    const run = new Run(
-      requestId,
-      server.storage,
-      backend,
-      { url: endpointUrl(stored, caller) },
-      server,
-    );
-    // Retries of a large request go out in lease mode too, as its first submission did.
-    run.planJob = (indices) => planJob(config, backend, indices.length);
-    return { run, config };
-  } catch (error) {
-    await backend.dispose?.();
-    throw error;
-  }
+  return attachSession(requestId, config, {
+    port: stored.port,
+    url: endpointUrl(stored, caller),
+  });
 }
 
 /**
@@ -132,12 +122,12 @@ export async function resume(
       storage.close();
     }
   }
-  const { run, config: resolved } = await attach(requestId, dbfile, config);
+  const session = await attach(requestId, dbfile, config);
   try {
-    const outcome = await run.wait(waitOptions(resolved, startedAt));
-    return settle(run.storage, requestId, outcome, resolved);
+    const outcome = await session.wait(waitOptions(session.config, startedAt));
+    return settle(session.storage, requestId, outcome, session.config);
   } finally {
-    await release(run);
+    await session.release();
   }
 }
 
@@ -155,17 +145,16 @@ export async function cancel(
   config?: SheepdogConfig,
 ): Promise<number> {
   const storage = openExisting(requestId, dbfile);
-  let backend: Backend | undefined;
+  let session: Session | undefined;
   try {
-    const { config: resolved } = loadStored(storage, requestId, dbfile, config);
-    backend = resolveBackend(resolved);
-    const run = new Run(requestId, storage, backend, { url: '' });
+    const { stored, config: resolved } = loadStored(storage, requestId, dbfile, config);
+    session = holdSession(requestId, storage, resolved, endpointUrl(stored, config));
     const before = storage.countByState(requestId);
-    await run.cancel('cancelled by the user');
+    await session.cancel('cancelled by the user');
     const after = storage.countByState(requestId);
     return after.cancelled - before.cancelled;
   } finally {
-    await backend?.dispose?.();
+    await session?.release();
     storage.close();
   }
 }
@@ -207,14 +196,11 @@ export async function retry(
 ): Promise<number[]> {
   const startedAt = Date.now();
   const storage = openExisting(requestId, dbfile);
-  let backend: Backend | undefined;
+  let here: Session | undefined;
   try {
     const { stored, config: resolved } = loadStored(storage, requestId, dbfile, config);
-    backend = resolveBackend(resolved);
-    const submitter = new Run(requestId, storage, backend, { url: endpointUrl(stored, config) });
-    const planned = backend;
-    submitter.planJob = (indices) => planJob(resolved, planned, indices.length);
-    const indices = await submitter.resubmit(storage.indicesInState(requestId, ['lost', 'failed']));
+    here = holdSession(requestId, storage, resolved, endpointUrl(stored, config));
+    const indices = await here.resubmit(storage.indicesInState(requestId, ['lost', 'failed']));
     if (!options.wait) {
       if (resolved.notes && indices.length > 0 && !(await isListening(stored.port))) {
         process.stderr.write(
@@ -224,22 +210,21 @@ export async function retry(
       }
       return indices;
     }
-    let run: Run;
+    let serving: Session | undefined;
     try {
-      run = (await attach(requestId, dbfile, config)).run;
+      serving = await attach(requestId, dbfile, config);
     } catch (error) {
       if ((error as { code?: unknown }).code !== 'PORT_IN_USE') throw error;
       // Another process serves the request; watch the database until it has finished.
-      run = new Run(requestId, storage, backend, { url: endpointUrl(stored, config) });
     }
     try {
-      await run.wait(waitOptions(resolved, startedAt));
+      await (serving ?? here).wait(waitOptions(resolved, startedAt));
     } finally {
-      if (run.server) await release(run);
+      await serving?.release();
     }
     return indices;
   } finally {
-    await backend?.dispose?.();
+    await here?.release();
     storage.close();
   }
 }
@@ -319,25 +304,25 @@ export async function serve(options: ServeOptions): Promise<ServeReport[]> {
     storage.close();
   }
   const one = async (requestId: number): Promise<ServeReport> => {
-    let attached: Awaited<ReturnType<typeof attach>>;
+    let session: Session;
     try {
-      attached = await attach(requestId, options.dbfile, options.config);
+      session = await attach(requestId, options.dbfile, options.config);
     } catch (error) {
       return failedReport(requestId, 'skipped', error);
     }
-    const { run, config } = attached;
+    const { config } = session;
     try {
-      const outcome = await run.wait({
+      const outcome = await session.wait({
         ...waitOptions(config, startedAt),
         detach: options.signal,
       });
       if (outcome.kind === 'finished' && config.notes)
-        noteUnfinished(run.storage, requestId, options.dbfile, config.verbose);
+        noteUnfinished(session.storage, requestId, options.dbfile, config.verbose);
       return { requestId, outcome: outcomeName(outcome) };
     } catch (error) {
       return failedReport(requestId, 'failed', error);
     } finally {
-      await release(run).catch(() => undefined);
+      await session.release().catch(() => undefined);
     }
   };
   return Promise.all(requests.map(one));
