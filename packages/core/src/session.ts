@@ -74,8 +74,9 @@ export class Session {
 
   /**
    * Lets go of what the session holds: lease-mode workers with nothing left to do (once every
-   * task is final), its hold on the server and the backend's connections. A storage the session
-   * was given stays open. Safe to call twice.
+   * task is final), its hold on the server and the backend's connections. The storage is not
+   * closed here: a server's closes with the server, a caller's stays the caller's. Safe to call
+   * twice.
    */
   release(): Promise<void> {
     this.released ??= (async () => {

@@ -64,7 +64,8 @@ export class Submitter {
   private readonly indexSets = new WeakMap<Submission, ReadonlySet<number>>();
   private known: Submission[] = [];
   private token: string | undefined;
-  private cancelledHere = false;
+  /** {@link Submitter.cancel} was called: nothing more may run. */
+  private cancelled = false;
 
   /**
    * @param planJob - lease mode and `maxRunning` for each submission, from the request's config
@@ -77,11 +78,6 @@ export class Submitter {
     private readonly planJob: PlanJob,
   ) {
     this.token = endpoint.token;
-  }
-
-  /** {@link Submitter.cancel} was called: nothing more may run. */
-  get cancelled(): boolean {
-    return this.cancelledHere;
   }
 
   /** Every submission of the request, oldest first, re-read when another process added one. */
@@ -107,7 +103,7 @@ export class Submitter {
    * re-attach to it. A process that did not create the request mints a token of its own.
    */
   async submit(indices: readonly number[]): Promise<Submission> {
-    if (this.cancelledHere) {
+    if (this.cancelled) {
       throw new SheepdogError(
         'CANCELLED',
         `request ${this.requestId} was cancelled; nothing more is submitted`,
@@ -126,7 +122,7 @@ export class Submitter {
     });
     this.storage.addJob(this.requestId, submission);
     // Cancelled while the backend was submitting: stop this job too.
-    if (this.cancelledHere) await this.backend.cancel(submission).catch(() => undefined);
+    if (this.cancelled) await this.backend.cancel(submission).catch(() => undefined);
     return submission;
   }
 
@@ -182,7 +178,7 @@ export class Submitter {
 
   /** Cancels every submission of the request and marks its open tasks cancelled. */
   async cancel(reason: string): Promise<void> {
-    this.cancelledHere = true;
+    this.cancelled = true;
     const failures: string[] = [];
     for (const submission of this.submissions()) {
       try {
