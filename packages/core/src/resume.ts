@@ -8,7 +8,7 @@ import {
   type SheepdogConfig,
   type StoredConfig,
 } from './config.js';
-import { SheepdogError } from './errors.js';
+import { isSheepdogError, SheepdogError } from './errors.js';
 import { noteUnfinished, settle } from './outcome.js';
 import {
   attachSession,
@@ -214,7 +214,7 @@ export async function retry(
     try {
       serving = await attach(requestId, dbfile, config);
     } catch (error) {
-      if ((error as { code?: unknown }).code !== 'PORT_IN_USE') throw error;
+      if (!isSheepdogError(error, 'PORT_IN_USE')) throw error;
       // Another process serves the request; watch the database until it has finished.
     }
     try {

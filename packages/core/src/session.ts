@@ -12,6 +12,7 @@ import {
   createRequest,
   createRequestAsync,
   getServer,
+  isServerError,
   type SheepdogServer,
 } from '@sheepdog/server';
 import { Storage } from '@sheepdog/storage';
@@ -19,7 +20,7 @@ import type { Backend } from './backend.js';
 import { resolveBackend, workerHost } from './backends/index.js';
 import { planJob } from './batching.js';
 import { type ResolvedConfig, toStoredConfig } from './config.js';
-import { SheepdogError } from './errors.js';
+import { describeError, SheepdogError } from './errors.js';
 import type { AnyFunction, ArgsSource, ModuleFunction, Namespace } from './map.js';
 import { Submitter, type WorkerEndpoint } from './submitter.js';
 import { Supervisor } from './supervisor.js';
@@ -103,7 +104,7 @@ async function acquireServer(config: ResolvedConfig, port?: number): Promise<She
       ...(wanted === undefined ? {} : { port: wanted }),
     });
   } catch (error) {
-    if (port !== undefined && (error as { code?: unknown }).code === 'PORT_IN_USE') {
+    if (port !== undefined && isServerError(error, 'PORT_IN_USE')) {
       throw new SheepdogError(
         'PORT_IN_USE',
         `port ${port}, where the request's workers report, is in use: most likely the process that started the request still serves it ` +
@@ -182,8 +183,10 @@ export async function startSession(
         await session.submit(Array.from({ length: n }, (_, i) => i + 1));
       } catch (error) {
         // Nothing runs them: final now, so that no later process waits for them.
-        const why = error instanceof Error ? error.message : String(error);
-        server.storage.markCancelled(requestId, `the job could not be submitted: ${why}`);
+        server.storage.markCancelled(
+          requestId,
+          `the job could not be submitted: ${describeError(error)}`,
+        );
         throw error;
       }
     }

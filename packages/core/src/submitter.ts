@@ -2,7 +2,7 @@ import { addRequestToken } from '@sheepdog/server';
 import type { Storage } from '@sheepdog/storage';
 import type { Backend, JobSpec, Submission } from './backend.js';
 import type { JobPlan } from './batching.js';
-import { SheepdogError } from './errors.js';
+import { describeError, isSheepdogError, SheepdogError } from './errors.js';
 
 /** Where the workers of new submissions report, and with which token. */
 export interface WorkerEndpoint {
@@ -19,14 +19,20 @@ export type PlanJob = (indices: readonly number[]) => JobPlan;
 const BACKEND_CALL_LIMIT_MS = 120_000;
 
 /**
- * `call`, or a rejection naming `what` once {@link BACKEND_CALL_LIMIT_MS} have passed without
- * an answer: a backend that hangs must not hold up waiting or cancelling.
+ * `call`, or a `BACKEND_FAILED` rejection naming `what` once {@link BACKEND_CALL_LIMIT_MS} have
+ * passed without an answer: a backend that hangs must not hold up waiting or cancelling.
  */
 export function withinLimit<T>(call: Promise<T>, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const limit = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new Error(`${what} did not answer within ${BACKEND_CALL_LIMIT_MS} ms`)),
+      () =>
+        reject(
+          new SheepdogError(
+            'BACKEND_FAILED',
+            `${what} did not answer within ${BACKEND_CALL_LIMIT_MS} ms`,
+          ),
+        ),
       BACKEND_CALL_LIMIT_MS,
     );
   });
@@ -38,18 +44,13 @@ export async function submitJob(backend: Backend, spec: JobSpec): Promise<Submis
   try {
     return await backend.submit(spec);
   } catch (error) {
-    if (error instanceof SheepdogError) throw error;
+    if (isSheepdogError(error)) throw error;
     throw new SheepdogError(
       'SUBMIT_FAILED',
-      `[${backend.name}] could not submit tasks of request ${spec.requestId}: ${messageOf(error)}`,
+      `[${backend.name}] could not submit tasks of request ${spec.requestId}: ${describeError(error)}`,
       { cause: error, requestId: spec.requestId },
     );
   }
-}
-
-/** The message of what was thrown, for notes and reasons. */
-export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /**
@@ -148,7 +149,7 @@ export class Submitter {
         this.storage.markLost(
           this.requestId,
           index,
-          `could not be resubmitted: ${messageOf(error)}`,
+          `could not be resubmitted: ${describeError(error)}`,
         );
         this.gaveUp.add(index);
       }
@@ -184,7 +185,7 @@ export class Submitter {
       try {
         await withinLimit(this.backend.cancel(submission), `cancelling job ${submission.jobId}`);
       } catch (error) {
-        failures.push(`job ${submission.jobId}: ${messageOf(error)}`);
+        failures.push(`job ${submission.jobId}: ${describeError(error)}`);
       }
     }
     this.storage.markCancelled(this.requestId, reason);

@@ -1,8 +1,9 @@
 import type { SheepdogServer } from '@sheepdog/server';
 import type { Storage } from '@sheepdog/storage';
 import type { Backend, Submission, TaskReport } from './backend.js';
+import { describeError } from './errors.js';
 import { ProgressLine } from './progress.js';
-import { messageOf, type Submitter, withinLimit } from './submitter.js';
+import { type Submitter, withinLimit } from './submitter.js';
 import { type Verdict, type WaitOptions, type WaitOutcome, waitFor } from './wait.js';
 
 // A task with no accounting record yet is explained once more after this long at least: Grid
@@ -126,7 +127,7 @@ export class Supervisor {
         });
       } catch (error) {
         process.stderr.write(
-          `[sheepdog] request ${this.requestId}: could not resubmit ${due.length} task(s); they stay lost: ${messageOf(error)}\n`,
+          `[sheepdog] request ${this.requestId}: could not resubmit ${due.length} task(s); they stay lost: ${describeError(error)}\n`,
         );
       }
     }
@@ -297,7 +298,7 @@ export class Supervisor {
     this.statusNotedAt = now;
     process.stderr.write(
       `[sheepdog] request ${this.requestId}: could not ask the ${this.backend.name} backend which tasks it still holds ` +
-        `(${messageOf(error)}); results are still collected, and lost tasks are detected once it answers again\n`,
+        `(${describeError(error)}); results are still collected, and lost tasks are detected once it answers again\n`,
     );
   }
 }
