@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Backend } from './backend.js';
-import { SheepdogError } from './errors.js';
+import { type ConfigIssue, SheepdogError } from './errors.js';
 
 /** Names of the built-in backends. */
 export const builtinBackends = ['local', 'gridengine', 'slurm'] as const;
@@ -77,16 +77,9 @@ export type ResolvedConfig = z.output<typeof configSchema> & {
   backend: BuiltinBackendName | Backend;
 };
 
-/** Where one problem of an `INVALID_CONFIG` error is: a dotted key path, `''` for the config as a whole. */
-function issuePath(path: readonly PropertyKey[]): string {
-  return path.map(String).join('.');
-}
-
 /** The error of a config with `issues`: the message lists them, one `path: message` line each. */
-function invalidConfig(issues: { path: string; message: string }[]): SheepdogError {
-  const lines = issues.map(
-    (issue) => `  ${issue.path === '' ? '(config)' : issue.path}: ${issue.message}`,
-  );
+function invalidConfig(issues: readonly ConfigIssue[]): SheepdogError {
+  const lines = issues.map((issue) => `  ${issue.path}: ${issue.message}`);
   return new SheepdogError(
     'INVALID_CONFIG',
     `invalid config, fix these and try again:\n${lines.join('\n')}`,
@@ -97,14 +90,17 @@ function invalidConfig(issues: { path: string; message: string }[]): SheepdogErr
 /**
  * Parses a user config once, reporting every problem together.
  *
- * @throws SheepdogError `INVALID_CONFIG`, with each problem in `issues` (`path` is the dotted
- *   key path, `''` for the config as a whole) and as one `path: message` line of the message.
+ * @throws SheepdogError `INVALID_CONFIG`, with each problem in `issues` and as one
+ *   `path: message` line of the message.
  */
 export function parseConfig(input: SheepdogConfig | undefined): ResolvedConfig {
   const parsed = configSchema.safeParse(input ?? {});
   if (!parsed.success) {
     throw invalidConfig(
-      parsed.error.issues.map((issue) => ({ path: issuePath(issue.path), message: issue.message })),
+      parsed.error.issues.map((issue) => ({
+        path: issue.path.length > 0 ? issue.path.join('.') : '(config)',
+        message: issue.message,
+      })),
     );
   }
   const config = parsed.data;
