@@ -6,17 +6,4 @@ export * as schema from './schema.js';
 export { TASK_STATES, type TaskState } from './schema.js';
 export { Storage } from './storage.js';
 export { StorageError, type StorageErrorCode } from './storage-error.js';
-export type {
-  ArgsAndError,
-  ArgsAndResult,
-  JobRecord,
-  LeasedTask,
-  LeaseOptions,
-  NewRequestMeta,
-  Outcome,
-  OutcomeStatus,
-  RequestSummary,
-  TaskDetails,
-  TaskOutcome,
-  TaskStateRow,
-} from './types.js';
+export type * from './types.js';

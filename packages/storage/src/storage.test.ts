@@ -7,7 +7,7 @@ import {
   expectCode,
   F,
   NS,
-  readRows,
+  rawQuery,
   storeResults,
   useTempStorage,
 } from './test/fixture.js';
@@ -15,9 +15,7 @@ import {
 const temp = useTempStorage('sheepdog-storage-');
 const addRequest = (): number => temp.storage.newRequest(F, NS, ARGS);
 
-function rawAll(query: string, ...params: unknown[]): unknown[] {
-  return readRows(temp.dbfile, query, ...params);
-}
+const rawAll = rawQuery(temp);
 
 /** Results for tasks 1 and 2, an error for task 3, as in the original suite. */
 function storeResultsAndErrors(requestId: number): [Uint8Array[], Uint8Array[]] {

@@ -1,17 +1,13 @@
 // A request's scheduler submissions, as a waiting or resuming process reads them.
 import Database from 'better-sqlite3';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { bytes, useTempStorage } from '../test/fixture.js';
+import { threeTaskRequest, useTempStorage } from '../test/fixture.js';
 
 const temp = useTempStorage('sheepdog-jobs-');
 let id: number;
-
-/** The request of the attempts tests: three tasks, created with a token hash. */
-function addAttemptsRequest(): void {
-  id = temp.storage.newRequest(bytes('f'), bytes('ns'), [bytes('a1'), bytes('a2'), bytes('a3')], {
-    tokenHash: 'a'.repeat(64),
-  });
-}
+const addAttemptsRequest = (): void => {
+  id = threeTaskRequest(temp.storage);
+};
 
 describe('submissions and states, as a waiting process reads them', () => {
   beforeEach(addAttemptsRequest);

@@ -8,11 +8,9 @@ import type { Connection } from './connection.js';
 /** Scheduler submissions of requests. */
 export class Jobs {
   readonly #c: Connection;
-  readonly #q: Connection['q']['jobs'];
 
   constructor(connection: Connection) {
     this.#c = connection;
-    this.#q = connection.q.jobs;
   }
 
   /** Stores one submission; returns its row id. */
@@ -20,7 +18,7 @@ export class Jobs {
     return this.#c.guard('addJob', () => {
       this.#c.requireRequest(id);
       return Number(
-        this.#q.insertJob.run({
+        this.#c.q.jobs.insertJob.run({
           requestId: id,
           backend: job.backend,
           jobId: job.jobId,
@@ -36,7 +34,7 @@ export class Jobs {
   list(id: number): JobRecord[] {
     const rows = this.#c.guard('getJobs', () => {
       this.#c.requireRequest(id);
-      return this.#q.getJobs.all({ id });
+      return this.#c.q.jobs.getJobs.all({ id });
     });
     return rows.map((row) => ({
       backend: row.backend,
@@ -49,7 +47,7 @@ export class Jobs {
 
   /** How many submissions the request has. */
   count(id: number): number {
-    return this.#c.count('countJobs', this.#q.countJobs, id);
+    return this.#c.count('countJobs', this.#c.q.jobs.countJobs, id);
   }
 }
 

@@ -1,19 +1,13 @@
 // Leasing chunks of tasks: what lease-mode workers rely on.
 import Database from 'better-sqlite3';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { bytes, text, useTempStorage, withRaw } from '../test/fixture.js';
+import { bytes, tenTaskRequest, text, useTempStorage, withRaw } from '../test/fixture.js';
 
 const temp = useTempStorage('sheepdog-lease-');
 let id: number;
-
-/** The request of the lease tests: ten tasks, args a1..a10. */
-function addLeaseRequest(): void {
-  id = temp.storage.newRequest(
-    bytes('f'),
-    bytes('ns'),
-    Array.from({ length: 10 }, (_, i) => bytes(`a${i + 1}`)),
-  );
-}
+const addLeaseRequest = (): void => {
+  id = tenTaskRequest(temp.storage);
+};
 
 beforeEach(addLeaseRequest);
 

@@ -8,6 +8,7 @@ import {
   NS,
   storeResults,
   text,
+  threeTaskRequest,
   useTempStorage,
 } from '../test/fixture.js';
 
@@ -15,13 +16,9 @@ const temp = useTempStorage('sheepdog-queries-');
 const addRequest = (): number => temp.storage.newRequest(F, NS, ARGS);
 
 let id: number;
-
-/** The request of the attempts tests: three tasks, created with a token hash. */
-function addAttemptsRequest(): void {
-  id = temp.storage.newRequest(bytes('f'), bytes('ns'), [bytes('a1'), bytes('a2'), bytes('a3')], {
-    tokenHash: 'a'.repeat(64),
-  });
-}
+const addAttemptsRequest = (): void => {
+  id = threeTaskRequest(temp.storage);
+};
 
 describe('task state', () => {
   it('lists requests with per-state counts and metadata', () => {

@@ -19,11 +19,14 @@ import type { RequestRow, TaskKey } from './statements.js';
 /** Counts, summaries, results and errors of requests. */
 export class Queries {
   readonly #c: Connection;
-  readonly #q: Connection['q']['queries'];
 
   constructor(connection: Connection) {
     this.#c = connection;
-    this.#q = connection.q.queries;
+  }
+
+  /** The statements of this concern. */
+  get #q(): Connection['q']['queries'] {
+    return this.#c.q.queries;
   }
 
   countTasks(id: number): number {

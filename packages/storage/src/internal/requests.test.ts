@@ -2,22 +2,25 @@
 // created with: their code and their worker token hashes.
 import { beforeEach, describe, expect, it } from 'vitest';
 import { Storage } from '../storage.js';
-import { bytes, expectCode, F, NS, readRows, text, useTempStorage } from '../test/fixture.js';
+import {
+  bytes,
+  expectCode,
+  F,
+  NS,
+  rawQuery,
+  text,
+  threeTaskRequest,
+  useTempStorage,
+} from '../test/fixture.js';
 
 const temp = useTempStorage('sheepdog-requests-');
 
-function rawAll(query: string, ...params: unknown[]): unknown[] {
-  return readRows(temp.dbfile, query, ...params);
-}
+const rawAll = rawQuery(temp);
 
 let id: number;
-
-/** The request of the attempts tests: three tasks, created with a token hash. */
-function addAttemptsRequest(): void {
-  id = temp.storage.newRequest(bytes('f'), bytes('ns'), [bytes('a1'), bytes('a2'), bytes('a3')], {
-    tokenHash: 'a'.repeat(64),
-  });
-}
+const addAttemptsRequest = (): void => {
+  id = threeTaskRequest(temp.storage);
+};
 
 async function* slowly(n: number): AsyncGenerator<Uint8Array> {
   for (let i = 1; i <= n; i++) {
@@ -189,5 +192,37 @@ describe('getCode', () => {
 
   it('getCode returns the shared function and namespace', () => {
     expect(temp.storage.getCode(id).map(text)).toEqual(['f', 'ns']);
+  });
+});
+
+describe('maxAttempts and port', () => {
+  it('keeps them with the request and returns them with its summary, null when not given', async () => {
+    const typed = temp.storage.newRequest(F, NS, [bytes('a')], { maxAttempts: 3, port: 8123 });
+    const streamed = await temp.storage.newRequestAsync(F, NS, [bytes('a')], {
+      maxAttempts: 1,
+      port: 65_535,
+    });
+    const bare = temp.storage.newRequest(F, NS, [bytes('a')], { maxAttempts: null, port: null });
+    const plain = temp.storage.newRequest(F, NS, [bytes('a')]);
+    expect(temp.storage.getRequest(typed)).toMatchObject({ maxAttempts: 3, port: 8123 });
+    expect(temp.storage.getRequest(streamed)).toMatchObject({ maxAttempts: 1, port: 65_535 });
+    expect(temp.storage.listRequests().map((r) => [r.id, r.maxAttempts, r.port])).toEqual([
+      [typed, 3, 8123],
+      [streamed, 1, 65_535],
+      [bare, null, null],
+      [plain, null, null],
+    ]);
+    expect(rawAll('SELECT max_attempts, port FROM requests WHERE id = ?', typed)).toEqual([
+      [3, 8123],
+    ]);
+  });
+
+  it('are their own columns, never read from config', () => {
+    const id = temp.storage.newRequest(F, NS, [], { config: { retries: 4, port: 9000 } });
+    expect(temp.storage.getRequest(id)).toMatchObject({
+      config: { retries: 4, port: 9000 },
+      maxAttempts: null,
+      port: null,
+    });
   });
 });

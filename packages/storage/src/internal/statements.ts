@@ -8,7 +8,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { TaskState } from '../schema.js';
-import type { TaskStateRow } from '../types.js';
+import type { RequestSummary, TaskStateRow } from '../types.js';
 
 /** Named parameter of every statement that looks at one request. */
 export type Id = { id: number };
@@ -18,18 +18,8 @@ export type TaskKey = { requestId: number; jobIndex: number };
 export type StoreParams = TaskKey & { payload: Buffer; now: number };
 /** `known` tells an unknown request (an error) from one with nothing counted yet. */
 export type Count = { known: 0 | 1; n: number };
-/** A row of `requests` as {@link RequestSummary} shows it, before `config` is parsed. */
-export type RequestRow = {
-  id: number;
-  createdAt: number;
-  nTasks: number;
-  backend: string | null;
-  label: string | null;
-  status: string;
-  config: string | null;
-  maxAttempts: number | null;
-  port: number | null;
-};
+/** A row of `requests` as a {@link RequestSummary} shows it, before `config` is parsed. */
+export type RequestRow = Omit<RequestSummary, 'config' | 'states'> & { config: string | null };
 /** A row of `jobs`, as stored and read back. */
 export type JobRow = {
   requestId: number;

@@ -2,23 +2,27 @@
 // ends with: what core relies on so that no result is lost or counted twice.
 import { beforeEach, describe, expect, it } from 'vitest';
 import { StorageError } from '../storage-error.js';
-import { ARGS, bytes, F, NS, readRows, text, useTempStorage } from '../test/fixture.js';
+import {
+  ARGS,
+  bytes,
+  F,
+  NS,
+  rawQuery,
+  tenTaskRequest,
+  text,
+  threeTaskRequest,
+  useTempStorage,
+} from '../test/fixture.js';
 
 const temp = useTempStorage('sheepdog-task-state-');
 const addRequest = (): number => temp.storage.newRequest(F, NS, ARGS);
 
-function rawAll(query: string, ...params: unknown[]): unknown[] {
-  return readRows(temp.dbfile, query, ...params);
-}
+const rawAll = rawQuery(temp);
 
 let id: number;
-
-/** The request of the attempts tests: three tasks, created with a token hash. */
-function addAttemptsRequest(): void {
-  id = temp.storage.newRequest(bytes('f'), bytes('ns'), [bytes('a1'), bytes('a2'), bytes('a3')], {
-    tokenHash: 'a'.repeat(64),
-  });
-}
+const addAttemptsRequest = (): void => {
+  id = threeTaskRequest(temp.storage);
+};
 
 function rows(table: 'results' | 'errors'): unknown[][] {
   return rawAll(
@@ -31,14 +35,9 @@ function state(jobIndex: number): string | undefined {
   return temp.storage.getTaskStates(id).find((t) => t.jobIndex === jobIndex)?.state;
 }
 
-/** The request of the outcome batch tests: ten tasks, args a1..a10. */
-function addLeaseRequest(): void {
-  id = temp.storage.newRequest(
-    bytes('f'),
-    bytes('ns'),
-    Array.from({ length: 10 }, (_, i) => bytes(`a${i + 1}`)),
-  );
-}
+const addLeaseRequest = (): void => {
+  id = tenTaskRequest(temp.storage);
+};
 
 describe('a late result from an earlier attempt', () => {
   beforeEach(addAttemptsRequest);

@@ -1,13 +1,11 @@
 // Every rejected argument: INVALID_ARGUMENT, and nothing stored.
 import { describe, expect, it } from 'vitest';
-import { ARGS, bytes, expectCode, F, NS, readRows, useTempStorage } from '../test/fixture.js';
+import { ARGS, bytes, expectCode, F, NS, rawQuery, useTempStorage } from '../test/fixture.js';
 
 const temp = useTempStorage('sheepdog-validation-');
 const addRequest = (): number => temp.storage.newRequest(F, NS, ARGS);
 
-function rawAll(query: string, ...params: unknown[]): unknown[] {
-  return readRows(temp.dbfile, query, ...params);
-}
+const rawAll = rawQuery(temp);
 
 describe('invalid arguments', () => {
   const badIds: unknown[] = [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53, '1', null];
@@ -78,6 +76,29 @@ describe('invalid arguments', () => {
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
     expectCode(() => temp.storage.newRequest(F, NS, [], { config: cyclic }), 'INVALID_ARGUMENT');
+    expect(temp.storage.listRequests()).toEqual([]);
+  });
+
+  it('rejects a maxAttempts or port that is not a whole number in range, storing nothing', async () => {
+    const bad: [string, unknown][] = [
+      ['maxAttempts', 0],
+      ['maxAttempts', -1],
+      ['maxAttempts', 1.5],
+      ['maxAttempts', '3'],
+      ['maxAttempts', 2 ** 53],
+      ['port', 0],
+      ['port', 65_536],
+      ['port', 80.5],
+      ['port', '8080'],
+    ];
+    for (const [name, value] of bad) {
+      const meta = { [name]: value } as Record<string, number>;
+      const error = expectCode(() => temp.storage.newRequest(F, NS, [], meta), 'INVALID_ARGUMENT');
+      expect(error.message).toContain(`meta.${name}`);
+      await expect(temp.storage.newRequestAsync(F, NS, [], meta)).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+      });
+    }
     expect(temp.storage.listRequests()).toEqual([]);
   });
 });

@@ -57,6 +57,22 @@ export function useTempStorage(prefix: string): TempStorage {
   return current;
 }
 
+/** A request of three tasks (args a1..a3) with a token hash, as the attempts tests use. */
+export function threeTaskRequest(storage: Storage): number {
+  return storage.newRequest(bytes('f'), bytes('ns'), [bytes('a1'), bytes('a2'), bytes('a3')], {
+    tokenHash: 'a'.repeat(64),
+  });
+}
+
+/** A request of ten tasks (args a1..a10), as the lease tests use. */
+export function tenTaskRequest(storage: Storage): number {
+  return storage.newRequest(
+    bytes('f'),
+    bytes('ns'),
+    Array.from({ length: 10 }, (_, i) => bytes(`a${i + 1}`)),
+  );
+}
+
 /** Runs `work` on a second connection to `dbfile`, read-only unless `writable`. */
 export function withRaw<T>(
   dbfile: string,
@@ -71,14 +87,15 @@ export function withRaw<T>(
   }
 }
 
-/** Every row of `query` on a second connection, as arrays. */
-export function readRows(dbfile: string, query: string, ...params: unknown[]): unknown[] {
-  return withRaw(dbfile, (db) =>
-    db
-      .prepare(query)
-      .raw()
-      .all(...params),
-  );
+/** `rawAll(query, ...params)`: every row of `query` on a second connection, as arrays. */
+export function rawQuery(temp: TempStorage): (query: string, ...params: unknown[]) => unknown[] {
+  return (query, ...params) =>
+    withRaw(temp.dbfile, (db) =>
+      db
+        .prepare(query)
+        .raw()
+        .all(...params),
+    );
 }
 
 /** Runs `run`, expecting a StorageError with `code`; returns it. */
