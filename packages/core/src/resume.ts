@@ -1,15 +1,17 @@
 import { connect } from 'node:net';
-import { Storage } from '@sheepdog/storage';
+import type { Storage } from '@sheepdog/storage';
 import {
   builtinBackends,
   fromStoredConfig,
   parseConfig,
+  parseStoredConfig,
   type ResolvedConfig,
   type SheepdogConfig,
   type StoredConfig,
 } from './config.js';
 import { isSheepdogError, SheepdogError } from './errors.js';
 import { noteUnfinished, settle } from './outcome.js';
+import { unfinishedRequests } from './queries.js';
 import {
   attachSession,
   holdSession,
@@ -26,14 +28,6 @@ interface Stored {
   readonly config: ResolvedConfig;
 }
 
-function isStoredConfig(value: unknown): value is StoredConfig {
-  if (typeof value !== 'object' || value === null) return false;
-  const v = value as Record<string, unknown>;
-  return (
-    typeof v.backend === 'string' && typeof v.port === 'number' && typeof v.localhost === 'string'
-  );
-}
-
 /** Reads what the request was stored with and merges the caller's config over it. */
 function loadStored(
   storage: Storage,
@@ -41,8 +35,8 @@ function loadStored(
   dbfile: string,
   caller: SheepdogConfig | undefined,
 ): Stored {
-  const stored = storage.getRequest(requestId).config;
-  if (!isStoredConfig(stored)) {
+  const stored = parseStoredConfig(storage.getRequest(requestId).config);
+  if (stored === undefined) {
     throw new SheepdogError(
       'NOT_RESUMABLE',
       `request ${requestId} in ${dbfile} was stored without the port and host its workers report to, so no later process can serve it; ` +
@@ -288,21 +282,7 @@ function outcomeName(outcome: WaitOutcome): ServeReport['outcome'] {
  */
 export async function serve(options: ServeOptions): Promise<ServeReport[]> {
   const startedAt = Date.now();
-  const storage = new Storage(options.dbfile);
-  let requests: number[];
-  try {
-    requests = storage
-      .listRequests()
-      .filter((r) => r.states.pending + r.states.running > 0)
-      .filter(
-        (r) =>
-          options.port === undefined ||
-          (isStoredConfig(r.config) && r.config.port === options.port),
-      )
-      .map((r) => r.id);
-  } finally {
-    storage.close();
-  }
+  const requests = (await unfinishedRequests(options.dbfile, options.port)).map((r) => r.id);
   const one = async (requestId: number): Promise<ServeReport> => {
     let session: Session;
     try {

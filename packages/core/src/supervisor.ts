@@ -3,6 +3,7 @@ import type { Storage } from '@sheepdog/storage';
 import type { Backend, Submission, TaskReport } from './backend.js';
 import { describeError } from './errors.js';
 import { ProgressLine } from './progress.js';
+import { retryCandidates } from './rules.js';
 import { type Submitter, withinLimit } from './submitter.js';
 import { type Verdict, type WaitOptions, type WaitOutcome, waitFor } from './wait.js';
 
@@ -189,24 +190,11 @@ export class Supervisor {
 
   /** Lost (and, with `retryErrors`, failed) tasks that have retries left. */
   private retryCandidates(options: WaitOptions): number[] {
-    if (options.retries <= 0 || this.stopped || this.server === undefined) return [];
-    const states = options.retryErrors ? (['lost', 'failed'] as const) : (['lost'] as const);
-    const ended = this.storage.indicesInState(this.requestId, states);
-    if (ended.length === 0) return ended;
-    const submissions = this.submissions();
-    // In lease mode one submission may run a task several times (a lease that ran out goes to
-    // another worker): its attempts count as retries too.
-    const attempts = submissions.some((s) => s.meta?.lease === true)
-      ? new Map(this.storage.getTaskStates(this.requestId).map((t) => [t.jobIndex, t.attempts]))
-      : undefined;
-    // Retries used = submissions that included the task, minus the first.
-    return ended.filter((index) => {
-      if (this.gaveUp.has(index)) return false;
-      if ((attempts?.get(index) ?? 0) > options.retries) return false;
-      let times = 0;
-      for (const s of submissions) if (this.indicesOf(s).has(index)) times += 1;
-      return times <= options.retries;
-    });
+    if (this.stopped || this.server === undefined) return [];
+    return retryCandidates(this.storage, this.requestId, options, {
+      submissions: () => this.submissions(),
+      indicesOf: (s) => this.indicesOf(s),
+    }).filter((index) => !this.gaveUp.has(index));
   }
 
   /**

@@ -2,8 +2,9 @@
  * The Drizzle schema of a Sheepdog database: the single source of truth for its tables.
  * Migrations in `../drizzle` are generated from this file with `pnpm generate` (drizzle-kit).
  *
- * Hand-written SQL in `storage.ts` names these tables and columns too; the tests run every
- * statement against a migrated database, so a rename here that is not carried over fails them.
+ * Hand-written SQL in `internal/statements.ts` names these tables and columns too; the tests run
+ * every statement against a migrated database, so a rename here that is not carried over fails
+ * them.
  * @module
  */
 import {
@@ -25,6 +26,8 @@ export type TaskState = (typeof TASK_STATES)[number];
 /**
  * One row per `map` call: the function and namespace every task of the request shares.
  * `token_hash` is the SHA-256 (hex) of the request's worker token; `config` is JSON.
+ * `max_attempts` and `port` are typed so that a reader needs no knowledge of `config`'s shape;
+ * migration 0003 filled them in for files made before they existed.
  */
 export const requests = sqliteTable('requests', {
   id: integer('id').primaryKey({ autoIncrement: true }),
@@ -37,6 +40,10 @@ export const requests = sqliteTable('requests', {
   label: text('label'),
   config: text('config'),
   status: text('status').notNull().default('active'),
+  /** How many times a task may be attempted (1 + retries); `null`: no limit. */
+  maxAttempts: integer('max_attempts'),
+  /** The port the request's workers report to, `null` when not known. */
+  port: integer('port'),
 });
 
 /** One row per argument list entry; `job_index` runs 1..N in argument order. */
