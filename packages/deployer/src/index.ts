@@ -11,5 +11,23 @@ export {
   type DeployerErrorCode,
   type DeployerErrorDetails,
 } from './deployer-error.js';
-export { parseQsubJobId } from './qsub.js';
+export {
+  parseQsubJobId,
+  type QsubCommandOptions,
+  qacctCommand,
+  qdelCommand,
+  qstatCommand,
+  qstatJobCommand,
+  qsubCommand,
+} from './gridengine.js';
 export { shellQuote } from './shell-quote.js';
+export {
+  parseSbatchJobId,
+  sacctCommand,
+  type SlurmJobs,
+  sbatchArgv,
+  sbatchCommand,
+  scancelCommand,
+  scontrolConfigCommand,
+  squeueCommand,
+} from './slurm.js';
