@@ -157,6 +157,15 @@ describe('describeSacct', () => {
     expect(describeSacct(record('CANCELLED by 1001', '0:0'))).toMatch(/cancelled by uid 1001/);
     expect(describeSacct(record('NODE_FAIL', '0:0'))).toMatch(/node .* failed/);
   });
+
+  it("explains the worker's exit codes 2 and 3", () => {
+    expect(describeSacct(record('FAILED', '2:0'))).toMatch(
+      /exit status 2: the worker could not start/,
+    );
+    expect(describeSacct(record('FAILED', '3:0'))).toMatch(
+      /exit status 3: the worker could not reach/,
+    );
+  });
 });
 
 describe('slurm backend (fake deployer)', () => {
