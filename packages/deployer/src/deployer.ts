@@ -1,11 +1,11 @@
 import { posix } from 'node:path';
 import { DeployerError } from './deployer-error.js';
+import { parseQsubJobId, qsubCommand } from './gridengine.js';
 import { commandError } from './internal/command-error.js';
 import type { ConnectContext, SshConnection } from './internal/connection.js';
 import { notStarted } from './internal/not-started.js';
 import { ensureDirectory, realpath, remotePath, writePrivateFile } from './internal/sftp.js';
 import { expandTilde, readSshConfig, resolveHost } from './internal/ssh-config.js';
-import { parseQsubJobId, qsubCommand } from './gridengine.js';
 import { shellQuote } from './shell-quote.js';
 
 /** How to reach the server. Explicit options win over `~/.ssh/config`. */

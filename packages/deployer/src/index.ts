@@ -23,8 +23,8 @@ export {
 export { shellQuote } from './shell-quote.js';
 export {
   parseSbatchJobId,
-  sacctCommand,
   type SlurmJobs,
+  sacctCommand,
   sbatchArgv,
   sbatchCommand,
   scancelCommand,
