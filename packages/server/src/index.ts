@@ -23,4 +23,9 @@ export {
   type OutcomeFrame,
 } from './outcome-frames.js';
 export { getServer, type ServerOptions, type SheepdogServer, type TaskListener } from './server.js';
-export { ServerError, type ServerErrorCode } from './server-error.js';
+export {
+  isServerError,
+  SERVER_ERROR_CODES,
+  ServerError,
+  type ServerErrorCode,
+} from './server-error.js';
