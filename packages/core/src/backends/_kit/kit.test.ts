@@ -1,5 +1,6 @@
 import type { Deployer, ExecResult } from '@sheepdog/deployer';
 import { describe, expect, it } from 'vitest';
+import { isSheepdogError } from '../../errors.js';
 import {
   backendError,
   describeExit,
@@ -103,9 +104,14 @@ describe('renderJobFile', () => {
 });
 
 describe('backendError', () => {
-  it('names the backend and carries a code', () => {
-    const error = backendError('slurm', 'squeue failed', { code: 'SUBMIT_FAILED', requestId: 4 });
-    expect(error).toMatchObject({ code: 'SUBMIT_FAILED', requestId: 4 });
-    expect(error.message).toMatch(/\[slurm\] squeue failed$/);
+  it('names the backend and carries a code, BACKEND_FAILED unless told', () => {
+    const failed = backendError('slurm', 'squeue failed');
+    expect(isSheepdogError(failed, 'BACKEND_FAILED')).toBe(true);
+    expect(failed.message).toBe('[slurm] squeue failed');
+    const refused = backendError('gridengine', 'too large', {
+      code: 'SUBMIT_FAILED',
+      requestId: 4,
+    });
+    expect(refused).toMatchObject({ code: 'SUBMIT_FAILED', requestId: 4 });
   });
 });
