@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import { DeployerError } from './deployer-error.js';
-import { parseQsubJobId, qsubCommand } from './gridengine.js';
+import { gridEngineCommands, parseQsubJobId } from './gridengine.js';
 import { commandError } from './internal/command-error.js';
 import type { ConnectContext, SshConnection } from './internal/connection.js';
 import { notStarted } from './internal/not-started.js';
@@ -363,7 +363,7 @@ export class Deployer {
   ): Promise<string> {
     const file = checkFileName(options.fileName ?? jobFileName(requestId));
     const qsub = options.qsub ?? 'qsub';
-    const command = qsubCommand(directory, file, options);
+    const command = gridEngineCommands.submit(directory, file, options);
     return this.#withConnection(async (connection) => {
       const result = await execOn(connection, command, { loginShell: options.loginShell === true });
       const host = connection.label;

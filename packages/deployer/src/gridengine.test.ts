@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  parseQsubJobId,
-  qacctCommand,
-  qdelCommand,
-  qstatCommand,
-  qstatJobCommand,
-  qsubCommand,
-} from './gridengine.js';
+import { gridEngineCommands, parseQsubJobId } from './gridengine.js';
 
 describe('parseQsubJobId', () => {
   it('reads plain and array job ids from qsub -terse (cluster-setup.md §1.9)', () => {
@@ -29,11 +22,11 @@ describe('parseQsubJobId', () => {
 
 describe('Grid Engine command lines', () => {
   it('submits from the job file folder, with the directive prefix and quoted arguments', () => {
-    expect(qsubCommand('~/.sheepdog', 'sheepdog-42.cjs')).toBe(
+    expect(gridEngineCommands.submit('~/.sheepdog', 'sheepdog-42.cjs')).toBe(
       "cd .sheepdog && qsub -terse -C '//$' sheepdog-42.cjs",
     );
     expect(
-      qsubCommand('/scratch/my jobs', 'f.cjs', {
+      gridEngineCommands.submit('/scratch/my jobs', 'f.cjs', {
         args: ['-l', 'h_rt=0:10:0', "it's"],
         directivePrefix: '//#',
         qsub: '/opt/sge/bin/qsub',
@@ -44,11 +37,11 @@ describe('Grid Engine command lines', () => {
   });
 
   it('asks for status, detail, accounting and cancels a job or one of its tasks', () => {
-    expect(qstatCommand()).toBe('qstat -g d');
-    expect(qstatJobCommand('143')).toBe('qstat -j 143');
-    expect(qacctCommand('143')).toBe('qacct -j 143');
-    expect(qdelCommand('143')).toBe('qdel 143');
-    expect(qdelCommand('143', 7)).toBe('qdel 143 -t 7');
-    expect(qdelCommand('1; rm -rf ~')).toBe("qdel '1; rm -rf ~'");
+    expect(gridEngineCommands.status()).toBe('qstat -g d');
+    expect(gridEngineCommands.job('143')).toBe('qstat -j 143');
+    expect(gridEngineCommands.accounting('143')).toBe('qacct -j 143');
+    expect(gridEngineCommands.cancel('143')).toBe('qdel 143');
+    expect(gridEngineCommands.cancel('143', 7)).toBe('qdel 143 -t 7');
+    expect(gridEngineCommands.cancel('1; rm -rf ~')).toBe("qdel '1; rm -rf ~'");
   });
 });

@@ -1,12 +1,7 @@
 import { remotePath } from './internal/sftp.js';
 import { shellQuote } from './shell-quote.js';
 
-// Grid Engine's command lines, as the remote shell runs them: submit (`qsub`), status (`qstat`),
-// accounting (`qacct`) and cancel (`qdel`). Each function only writes the line, every argument
-// quoted; running it (`Deployer.exec`, or any SSH client) and reading what it prints are the
-// caller's, except the job id, which every caller of qsub needs.
-
-/** Options of {@link qsubCommand}. */
+/** Options of {@link GridEngineCommands.submit}. */
 export interface QsubCommandOptions {
   /**
    * Extra qsub arguments, placed before the file name; each is quoted for the remote shell.
@@ -26,30 +21,60 @@ export interface QsubCommandOptions {
 }
 
 /**
- * Submit: `cd <directory> && qsub -terse -C '//$' <args> <file>`. qsub prints the job id
- * (read it with {@link parseQsubJobId}).
- *
- * @param directory - the job file's folder, relative to the remote home unless absolute (`~/` allowed)
- * @param fileName - the job file's name inside `directory`
- * @returns the command line
+ * Grid Engine's command lines, as the remote shell runs them, every argument quoted with
+ * {@link shellQuote}. They run nothing: pass a line to `Deployer.exec` (or any SSH client) and
+ * read what it prints.
  */
-export function qsubCommand(
-  directory: string,
-  fileName: string,
-  options: QsubCommandOptions = {},
-): string {
-  return [
-    'cd',
-    shellQuote(remotePath(directory)),
-    '&&',
-    shellQuote(options.qsub ?? 'qsub'),
-    '-terse',
-    '-C',
-    shellQuote(options.directivePrefix ?? '//$'),
-    ...(options.args ?? []).map(shellQuote),
-    shellQuote(fileName),
-  ].join(' ');
+export interface GridEngineCommands {
+  /**
+   * Submit: `cd <directory> && qsub -terse -C '//$' <args> <file>`, which prints the job id
+   * (read it with {@link parseQsubJobId}).
+   *
+   * @param directory - the job file's folder, relative to the remote home unless absolute (`~/` allowed)
+   * @param fileName - the job file's name inside `directory`
+   */
+  submit(directory: string, fileName: string, options?: QsubCommandOptions): string;
+  /**
+   * Status: `qstat -g d`, every queued or running task of the user's jobs on a line of its own
+   * (job id first, state letters in the fifth column, the array task id last).
+   */
+  status(): string;
+  /** One job in detail: `qstat -j <jobId>`, which says why a task is in error state (`error reason 1: …`). */
+  job(jobId: string): string;
+  /**
+   * Accounting: `qacct -j <jobId>`, one block of `key value` lines per ended task (`taskid`,
+   * `failed`, `exit_status`, `qsub_time`, …), blocks separated by a line of `=`. It fails while
+   * Grid Engine has recorded no task of the job.
+   */
+  accounting(jobId: string): string;
+  /**
+   * Cancel: `qdel <jobId>`, or `qdel <jobId> -t <taskId>` for one array task. qdel fails with
+   * "does not exist" for a job that has ended.
+   */
+  cancel(jobId: string, taskId?: number): string;
 }
+
+/** Grid Engine's command lines: see {@link GridEngineCommands}. */
+export const gridEngineCommands: GridEngineCommands = {
+  submit(directory, fileName, options = {}) {
+    return [
+      'cd',
+      shellQuote(remotePath(directory)),
+      '&&',
+      shellQuote(options.qsub ?? 'qsub'),
+      '-terse',
+      '-C',
+      shellQuote(options.directivePrefix ?? '//$'),
+      ...(options.args ?? []).map(shellQuote),
+      shellQuote(fileName),
+    ].join(' ');
+  },
+  status: () => 'qstat -g d',
+  job: (jobId) => `qstat -j ${shellQuote(jobId)}`,
+  accounting: (jobId) => `qacct -j ${shellQuote(jobId)}`,
+  cancel: (jobId, taskId) =>
+    `qdel ${shellQuote(jobId)}${taskId === undefined ? '' : ` -t ${taskId}`}`,
+};
 
 /**
  * Extracts the job id from what `qsub -terse` printed: `142` for a plain job, `143.1-3:1` for an
@@ -68,46 +93,4 @@ export function parseQsubJobId(stdout: string): string | undefined {
   if (last === undefined) return undefined;
   const match = /^(\d+)(?:\.\d+-\d+:\d+)?$/.exec(last);
   return match?.[1];
-}
-
-/**
- * Status: `qstat -g d`, every queued or running task of the user's jobs on a line of its own
- * (job id first, state letters in the fifth column, the array task id last).
- *
- * @returns the command line
- */
-export function qstatCommand(): string {
-  return 'qstat -g d';
-}
-
-/**
- * Status of one job in detail: `qstat -j <jobId>`, which says why a task sits in error state
- * (`error reason 1: …`).
- *
- * @returns the command line
- */
-export function qstatJobCommand(jobId: string): string {
-  return `qstat -j ${shellQuote(jobId)}`;
-}
-
-/**
- * Accounting: `qacct -j <jobId>`, one block of `key value` lines per ended task (`taskid`,
- * `failed`, `exit_status`, `qsub_time`, …), blocks separated by a line of `=`. It fails while
- * Grid Engine has recorded no task of the job.
- *
- * @returns the command line
- */
-export function qacctCommand(jobId: string): string {
-  return `qacct -j ${shellQuote(jobId)}`;
-}
-
-/**
- * Cancel: `qdel <jobId>`, or `qdel <jobId> -t <taskId>` for one array task. qdel fails with
- * "does not exist" for a job that has ended.
- *
- * @returns the command line
- */
-export function qdelCommand(jobId: string, taskId?: number): string {
-  const task = taskId === undefined ? '' : ` -t ${taskId}`;
-  return `qdel ${shellQuote(jobId)}${task}`;
 }

@@ -13,23 +13,7 @@ export {
   type DeployerErrorDetails,
   isDeployerError,
 } from './deployer-error.js';
-export {
-  parseQsubJobId,
-  type QsubCommandOptions,
-  qacctCommand,
-  qdelCommand,
-  qstatCommand,
-  qstatJobCommand,
-  qsubCommand,
-} from './gridengine.js';
+// The scheduler command lines: every export of these two modules is public.
+export * from './gridengine.js';
 export { shellQuote } from './shell-quote.js';
-export {
-  parseSbatchJobId,
-  type SlurmJobs,
-  sacctCommand,
-  sbatchArgv,
-  sbatchCommand,
-  scancelCommand,
-  scontrolConfigCommand,
-  squeueCommand,
-} from './slurm.js';
+export * from './slurm.js';

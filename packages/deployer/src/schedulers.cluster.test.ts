@@ -4,21 +4,8 @@
 import { clusterSsh, loadCluster } from '@sheepdog/test-cluster';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Deployer } from './deployer.js';
-import {
-  parseQsubJobId,
-  qacctCommand,
-  qdelCommand,
-  qstatCommand,
-  qstatJobCommand,
-} from './gridengine.js';
-import {
-  parseSbatchJobId,
-  sacctCommand,
-  sbatchCommand,
-  scancelCommand,
-  scontrolConfigCommand,
-  squeueCommand,
-} from './slurm.js';
+import { gridEngineCommands, parseQsubJobId } from './gridengine.js';
+import { parseSbatchJobId, slurmCommands } from './slurm.js';
 
 const remoteBase = `.sheepdog-deployer-test/schedulers-${process.pid}-${Date.now()}`;
 const open: Deployer[] = [];
@@ -45,25 +32,25 @@ describe('Grid Engine command lines', () => {
     });
     expect(parseQsubJobId(`${jobId}.1-2:1\n`)).toBe(jobId);
     try {
-      const listed = (await d.run(qstatCommand())).stdout;
+      const listed = (await d.run(gridEngineCommands.status())).stdout;
       const mine = listed.split('\n').filter((line) => line.trim().startsWith(`${jobId} `));
       expect(mine.map((line) => line.trim().split(/\s+/).at(-1))).toEqual(['1', '2']);
       expect(mine.every((line) => line.trim().split(/\s+/)[4]?.includes('h'))).toBe(true);
-      expect((await d.run(qstatJobCommand(jobId))).stdout).toMatch(
+      expect((await d.run(gridEngineCommands.job(jobId))).stdout).toMatch(
         new RegExp(`job_number:\\s+${jobId}\\b`),
       );
-      await d.run(qdelCommand(jobId, 1));
-      const left = (await d.run(qstatCommand())).stdout
+      await d.run(gridEngineCommands.cancel(jobId, 1));
+      const left = (await d.run(gridEngineCommands.status())).stdout
         .split('\n')
         .filter((line) => line.trim().startsWith(`${jobId} `));
       expect(left.map((line) => line.trim().split(/\s+/).at(-1))).toEqual(['2']);
     } finally {
-      await d.exec(qdelCommand(jobId));
+      await d.exec(gridEngineCommands.cancel(jobId));
     }
-    const deleted = await d.exec(qdelCommand(jobId));
+    const deleted = await d.exec(gridEngineCommands.cancel(jobId));
     expect(deleted.stderr + deleted.stdout).toMatch(/does not exist/);
     // A program qacct, whatever it has recorded of a job that never ran.
-    expect((await d.exec(qacctCommand(jobId))).code).not.toBe(127);
+    expect((await d.exec(gridEngineCommands.accounting(jobId))).code).not.toBe(127);
   }, 60_000);
 });
 
@@ -73,20 +60,20 @@ describe('SLURM command lines', () => {
     const dir = `${remoteBase}/slurm`;
     const path = await d.deploy('#!/bin/sh\nexit 0\n', 'held', dir);
     const submitted = await d.run(
-      sbatchCommand(['--hold', '--array=1-2', '-o', '/dev/null', '-e', '/dev/null'], path),
+      slurmCommands.submit(['--hold', '--array=1-2', '-o', '/dev/null', '-e', '/dev/null'], path),
     );
     const job = parseSbatchJobId(submitted.stdout);
     expect(job).toBeDefined();
     const jobs = { jobIds: [job?.jobId as string] };
     try {
-      const lines = (await d.run(squeueCommand(jobs))).stdout.trim().split('\n');
+      const lines = (await d.run(slurmCommands.status(jobs))).stdout.trim().split('\n');
       expect(lines.sort()).toEqual([`${job?.jobId}|1|PENDING`, `${job?.jobId}|2|PENDING`]);
     } finally {
-      await d.run(scancelCommand(jobs));
+      await d.run(slurmCommands.cancel(jobs));
     }
     // Cancelling again is not an error: scancel exits 0 for jobs that have ended.
-    await d.run(scancelCommand(jobs));
-    expect((await d.exec(sacctCommand(jobs))).code).not.toBe(127);
-    expect((await d.run(scontrolConfigCommand())).stdout).toMatch(/^MaxArraySize\s*=\s*\d+/m);
+    await d.run(slurmCommands.cancel(jobs));
+    expect((await d.exec(slurmCommands.accounting(jobs))).code).not.toBe(127);
+    expect((await d.run(slurmCommands.config())).stdout).toMatch(/^MaxArraySize\s*=\s*\d+/m);
   }, 60_000);
 });

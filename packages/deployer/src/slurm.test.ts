@@ -1,13 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  parseSbatchJobId,
-  sacctCommand,
-  sbatchArgv,
-  sbatchCommand,
-  scancelCommand,
-  scontrolConfigCommand,
-  squeueCommand,
-} from './slurm.js';
+import { parseSbatchJobId, slurmCommands } from './slurm.js';
 
 describe('parseSbatchJobId', () => {
   it('reads the job id of sbatch --parsable, with or without a cluster', () => {
@@ -23,7 +15,7 @@ describe('parseSbatchJobId', () => {
 
 describe('SLURM command lines', () => {
   it('submits with every option on the command line, each argument quoted', () => {
-    expect(sbatchArgv(['--array=1-3%2', '-p', 'debug'], 'f.cjs')).toEqual([
+    expect(slurmCommands.submitArgv(['--array=1-3%2', '-p', 'debug'], 'f.cjs')).toEqual([
       'sbatch',
       '--parsable',
       '--array=1-3%2',
@@ -31,27 +23,29 @@ describe('SLURM command lines', () => {
       'debug',
       'f.cjs',
     ]);
-    expect(sbatchCommand(['--job-name=my job', '-D', '/home/u/.sheepdog'], '/home/u/f.cjs')).toBe(
-      "sbatch --parsable '--job-name=my job' -D /home/u/.sheepdog /home/u/f.cjs",
-    );
+    expect(
+      slurmCommands.submit(['--job-name=my job', '-D', '/home/u/.sheepdog'], '/home/u/f.cjs'),
+    ).toBe("sbatch --parsable '--job-name=my job' -D /home/u/.sheepdog /home/u/f.cjs");
   });
 
   it('asks for status and accounting of several jobs, on a named cluster where there is one', () => {
-    expect(squeueCommand({ jobIds: ['40'] })).toBe("squeue -h -r -j 40 -o '%F|%K|%T'");
-    expect(squeueCommand({ jobIds: ['40', '41'], cluster: 'c1' })).toBe(
+    expect(slurmCommands.status({ jobIds: ['40'] })).toBe("squeue -h -r -j 40 -o '%F|%K|%T'");
+    expect(slurmCommands.status({ jobIds: ['40', '41'], cluster: 'c1' })).toBe(
       "squeue -M c1 -h -r -j 40,41 -o '%F|%K|%T'",
     );
-    expect(sacctCommand({ jobIds: ['40', '41'] })).toBe(
+    expect(slurmCommands.accounting({ jobIds: ['40', '41'] })).toBe(
       'sacct -j 40,41 -X -n -P --format=JobID,State,ExitCode',
     );
-    expect(sacctCommand({ jobIds: ['40'], cluster: 'c1' })).toBe(
+    expect(slurmCommands.accounting({ jobIds: ['40'], cluster: 'c1' })).toBe(
       'sacct -M c1 -j 40 -X -n -P --format=JobID,State,ExitCode',
     );
   });
 
   it('cancels every job named, and reads the cluster settings', () => {
-    expect(scancelCommand({ jobIds: ['50'] })).toBe('scancel 50');
-    expect(scancelCommand({ jobIds: ['40', '41'], cluster: 'c1' })).toBe('scancel -M c1 40 41');
-    expect(scontrolConfigCommand()).toBe('scontrol show config');
+    expect(slurmCommands.cancel({ jobIds: ['50'] })).toBe('scancel 50');
+    expect(slurmCommands.cancel({ jobIds: ['40', '41'], cluster: 'c1' })).toBe(
+      'scancel -M c1 40 41',
+    );
+    expect(slurmCommands.config()).toBe('scontrol show config');
   });
 });

@@ -1,11 +1,4 @@
-import {
-  Deployer,
-  type DeployerOptions,
-  qacctCommand,
-  qdelCommand,
-  qstatCommand,
-  qstatJobCommand,
-} from '@sheepdog/deployer';
+import { Deployer, type DeployerOptions, gridEngineCommands } from '@sheepdog/deployer';
 import type { Backend, JobSpec, Submission, TaskReport } from '../backend.js';
 import {
   backendError,
@@ -177,7 +170,7 @@ export function gridengine(options: GridEngineOptions): Backend {
     reasons: Map<number, string>,
   ): Promise<void> {
     const toIndex = taskMap(submission);
-    const detail = await deployer.exec(qstatJobCommand(submission.jobId), COMMAND_LIMIT);
+    const detail = await deployer.exec(gridEngineCommands.job(submission.jobId), COMMAND_LIMIT);
     const why = /error reason\s+\d+:\s*(.*)/.exec(detail.stdout)?.[1];
     if (why)
       for (const taskId of errored)
@@ -186,7 +179,7 @@ export function gridengine(options: GridEngineOptions): Backend {
           `Grid Engine put the task in error state (Eqw): ${why.trim()}`,
         );
     for (const taskId of errored)
-      await deployer.exec(qdelCommand(submission.jobId, taskId), COMMAND_LIMIT);
+      await deployer.exec(gridEngineCommands.cancel(submission.jobId, taskId), COMMAND_LIMIT);
   }
 
   return {
@@ -234,7 +227,7 @@ export function gridengine(options: GridEngineOptions): Backend {
       };
     },
     async status(submission: Submission): Promise<TaskReport> {
-      const result = await deployer.exec(qstatCommand(), COMMAND_LIMIT);
+      const result = await deployer.exec(gridEngineCommands.status(), COMMAND_LIMIT);
       if (result.code !== 0) {
         throw backendError(
           'gridengine',
@@ -265,7 +258,10 @@ export function gridengine(options: GridEngineOptions): Backend {
       submission: Submission,
       indices: readonly number[],
     ): Promise<ReadonlyMap<number, string>> {
-      const result = await deployer.exec(qacctCommand(submission.jobId), COMMAND_LIMIT);
+      const result = await deployer.exec(
+        gridEngineCommands.accounting(submission.jobId),
+        COMMAND_LIMIT,
+      );
       if (result.code !== 0) return new Map();
       if (submission.meta?.lease === true) {
         // No record yet: Grid Engine has not written the workers' accounting.
@@ -285,7 +281,10 @@ export function gridengine(options: GridEngineOptions): Backend {
       return reasons;
     },
     async cancel(submission: Submission): Promise<void> {
-      const result = await deployer.exec(qdelCommand(submission.jobId), COMMAND_LIMIT);
+      const result = await deployer.exec(
+        gridEngineCommands.cancel(submission.jobId),
+        COMMAND_LIMIT,
+      );
       if (result.code !== 0 && !/does not exist/.test(result.stderr + result.stdout)) {
         throw backendError(
           'gridengine',

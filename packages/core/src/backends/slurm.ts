@@ -3,12 +3,7 @@ import {
   type DeployerOptions,
   parseSbatchJobId,
   type SlurmJobs,
-  sacctCommand,
-  sbatchArgv,
-  sbatchCommand,
-  scancelCommand,
-  scontrolConfigCommand,
-  squeueCommand,
+  slurmCommands,
 } from '@sheepdog/deployer';
 import type { Backend, JobSpec, Submission, TaskReport } from '../backend.js';
 import {
@@ -175,7 +170,7 @@ export function planSubmission(
   return parts;
 }
 
-/** Parses `squeue -h -r -o '%F|%K|%T'` output (`squeueCommand`); exported for tests. */
+/** Parses `squeue -h -r -o '%F|%K|%T'` output (`slurmCommands.status`); exported for tests. */
 export function parseSqueue(text: string): SchedulerTask[] {
   const tasks: SchedulerTask[] = [];
   for (const line of text.split('\n')) {
@@ -321,7 +316,7 @@ export function slurm(options: SlurmOptions): Backend {
   // -o, -e and -D must be absolute: sbatch would take them against its own working directory.
   const absoluteDirectory = remoteFolder(deployer, options.directory ?? '.sheepdog');
   const clusterLimits = keptOnSuccess(async () => {
-    const result = await deployer.exec(scontrolConfigCommand(), COMMAND_LIMIT);
+    const result = await deployer.exec(slurmCommands.config(), COMMAND_LIMIT);
     return result.code === 0 ? parseLimits(result.stdout) : DEFAULT_LIMITS;
   });
 
@@ -329,7 +324,7 @@ export function slurm(options: SlurmOptions): Backend {
     args: readonly string[],
     file: string,
   ): Promise<{ jobId: string; cluster?: string }> {
-    const command = sbatchCommand(args, file);
+    const command = slurmCommands.submit(args, file);
     const result = await deployer.exec(command);
     const parsed = result.code === 0 ? parseSbatchJobId(result.stdout) : undefined;
     if (parsed === undefined) {
@@ -346,7 +341,7 @@ export function slurm(options: SlurmOptions): Backend {
   }
 
   async function cancelJobs(jobs: SlurmJobs): Promise<void> {
-    const result = await deployer.exec(scancelCommand(jobs), COMMAND_LIMIT);
+    const result = await deployer.exec(slurmCommands.cancel(jobs), COMMAND_LIMIT);
     if (result.code !== 0) {
       throw backendError(
         'slurm',
@@ -395,7 +390,7 @@ export function slurm(options: SlurmOptions): Backend {
             {
               shell,
               directivePrefix: null,
-              options: [sbatchArgv(args, fileName)],
+              options: [slurmCommands.submitArgv(args, fileName)],
               maxHeapMb: options.maxHeapMb,
             },
           );
@@ -430,7 +425,7 @@ export function slurm(options: SlurmOptions): Backend {
     async status(submission: Submission): Promise<TaskReport> {
       const parts = partsOf(submission);
       const byJob = new Map(parts.map((part) => [part.jobId, part]));
-      const command = squeueCommand(jobsOf(parts, submission.meta?.cluster));
+      const command = slurmCommands.status(jobsOf(parts, submission.meta?.cluster));
       let result = await deployer.exec(command, COMMAND_LIMIT);
       // An id slurmctld has forgotten (MinJobAge after the end) is not an error: nothing is left.
       const forgotten = (): boolean => /Invalid job id/i.test(result.stderr);
@@ -468,7 +463,7 @@ export function slurm(options: SlurmOptions): Backend {
     ): Promise<ReadonlyMap<number, string>> {
       const parts = partsOf(submission);
       const byJob = new Map(parts.map((part) => [part.jobId, part]));
-      const command = sacctCommand(jobsOf(parts, submission.meta?.cluster));
+      const command = slurmCommands.accounting(jobsOf(parts, submission.meta?.cluster));
       const wanted = new Set(indices);
       const reasons = new Map<number, string>();
       const deadline = Date.now() + accountingWaitMs;
