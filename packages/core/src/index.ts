@@ -1,3 +1,4 @@
+export type { RequestSummary, TaskState } from '@sheepdog/storage';
 export type { Backend, JobSpec, Submission, TaskReport } from './backend.js';
 export type { GridEngineOptions } from './backends/gridengine.js';
 export { gridengine, slurm } from './backends/lazy.js';
@@ -7,6 +8,7 @@ export {
   type BuiltinBackendName,
   builtinBackends,
   parseConfig,
+  parseStoredConfig,
   type ResolvedConfig,
   type SheepdogConfig,
   type StoredConfig,
@@ -37,6 +39,7 @@ export {
   type ResultOf,
 } from './map.js';
 export { type MapItem, mapIter } from './map-iter.js';
+export { listRequests, requestSummary, retriesDue, unfinishedRequests } from './queries.js';
 export {
   cancel,
   type RetryOptions,
@@ -46,3 +49,4 @@ export {
   type ServeReport,
   serve,
 } from './resume.js';
+export { isSettled } from './rules.js';
