@@ -163,7 +163,8 @@ export class Client {
    * @throws {WorkerError} `HTTP_FAILED`, `HTTP_STATUS` or `BAD_RESPONSE`.
    */
   async getDetails(): Promise<TaskDetails> {
-    const body = await request(this.taskUrl('task'), 'GET', this.token, undefined, this.http, this.log);
+    const url = this.taskUrl('task');
+    const body = await request(url, 'GET', this.token, undefined, this.http, this.log);
     let parsed: Partial<Record<keyof TaskAnswer, unknown>>;
     try {
       parsed = JSON.parse(body.toString('utf8')) as Partial<Record<keyof TaskAnswer, unknown>>;
