@@ -11,6 +11,10 @@ const NEVER = ['**/node_modules/**', '**/dist/**'];
 
 export default defineConfig({
   test: {
+    // vitest's 5 s default fails tests that are merely slow on a loaded 2-core machine; a test
+    // that needs a tighter bound says so itself.
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
     projects: [
       {
         extends: true,

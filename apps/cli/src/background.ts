@@ -3,9 +3,9 @@
  * IPC, answers with the request id, and serves the request until every task has finished.
  * @module
  */
-import { mapAsync } from 'sheepdog';
+import { formatError, mapAsync } from 'sheepdog';
 import type { BackgroundJob, BackgroundReply } from './commands/run.js';
-import { CliError } from './errors.js';
+import { isCliError } from './errors.js';
 import { loadConfig } from './internal/config.js';
 import { runFailed } from './internal/failure.js';
 import { readOutcomes } from './internal/outcomes.js';
@@ -31,8 +31,8 @@ async function serve(job: BackgroundJob): Promise<number> {
     requestId = await mapAsync(job.func, job.args, loaded.input);
   } catch (error) {
     const failure = runFailed(`could not start ${job.target}`, error);
-    stamp(failure.message);
-    reply({ error: failure.message, exitStatus: failure.exitStatus });
+    stamp(formatError(failure));
+    reply({ error: formatError(failure), exitStatus: failure.exitStatus });
     return failure.exitStatus;
   }
   stamp(`request ${requestId}: serving ${job.args.length} task(s)`);
@@ -51,7 +51,7 @@ process.once('message', (job: BackgroundJob) => {
       process.exitCode = status;
     },
     (error: unknown) => {
-      stamp(error instanceof CliError ? error.message : String((error as Error)?.stack ?? error));
+      stamp(isCliError(error) ? formatError(error) : String((error as Error)?.stack ?? error));
       if (process.connected) process.disconnect();
       process.exitCode = 1;
     },

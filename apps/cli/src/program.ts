@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { formatError } from 'sheepdog';
 import { cancelCommand } from './commands/cancel.js';
 import { errorsCommand } from './commands/errors.js';
 import { resultsCommand } from './commands/results.js';
@@ -7,7 +8,6 @@ import { type RetryCommandOptions, retryCommand } from './commands/retry.js';
 import { type RunOptions, runCommand } from './commands/run.js';
 import { serveCommand } from './commands/serve.js';
 import { statusCommand } from './commands/status.js';
-import { CliError } from './errors.js';
 import { addConfigOptions, CONFIG_FILES } from './internal/config.js';
 import { runFailed } from './internal/failure.js';
 
@@ -261,8 +261,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       // Help and version end with exit code 0; anything else commander refuses is usage.
       return error.exitCode === 0 ? 0 : 2;
     }
-    const failure = error instanceof CliError ? error : runFailed('sheepdog failed', error);
-    process.stderr.write(`${failure.message}\n`);
+    const failure = runFailed('sheepdog failed', error);
+    process.stderr.write(`${formatError(failure)}\n`);
     return failure.exitStatus;
   }
 }

@@ -11,6 +11,12 @@ export {
   type StoredConfig,
 } from './config.js';
 export {
+  type ConfigIssue,
+  describeError,
+  formatError,
+  isSheepdogError,
+  originOf,
+  SHEEPDOG_ERROR_CODES,
   SheepdogError,
   type SheepdogErrorCode,
   type SheepdogErrorOptions,

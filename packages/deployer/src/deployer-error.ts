@@ -1,5 +1,5 @@
 /**
- * Codes carried by {@link DeployerError}. Check `error.code`, not `instanceof`, across packages.
+ * Codes carried by {@link DeployerError}. Test them with {@link isDeployerError}.
  *
  * | code | meaning |
  * |---|---|
@@ -17,20 +17,24 @@
  * | `SFTP_FAILED` | an SFTP operation (mkdir, open, write, realpath) failed |
  * | `UNEXPECTED_OUTPUT` | a command succeeded but printed something we cannot parse (e.g. no job id) |
  */
-export type DeployerErrorCode =
-  | 'INVALID_CONFIG'
-  | 'CONNECT_FAILED'
-  | 'HOST_KEY_UNKNOWN'
-  | 'HOST_KEY_CHANGED'
-  | 'HOST_KEY_REVOKED'
-  | 'AUTH_FAILED'
-  | 'CONNECTION_LOST'
-  | 'CHANNEL_FAILED'
-  | 'COMMAND_FAILED'
-  | 'COMMAND_NOT_FOUND'
-  | 'COMMAND_TIMEOUT'
-  | 'SFTP_FAILED'
-  | 'UNEXPECTED_OUTPUT';
+export const DEPLOYER_ERROR_CODES = [
+  'INVALID_CONFIG',
+  'CONNECT_FAILED',
+  'HOST_KEY_UNKNOWN',
+  'HOST_KEY_CHANGED',
+  'HOST_KEY_REVOKED',
+  'AUTH_FAILED',
+  'CONNECTION_LOST',
+  'CHANNEL_FAILED',
+  'COMMAND_FAILED',
+  'COMMAND_NOT_FOUND',
+  'COMMAND_TIMEOUT',
+  'SFTP_FAILED',
+  'UNEXPECTED_OUTPUT',
+] as const;
+
+/** One of {@link DEPLOYER_ERROR_CODES}. */
+export type DeployerErrorCode = (typeof DEPLOYER_ERROR_CODES)[number];
 
 /** Facts attached to a {@link DeployerError}, so callers need not parse the message. */
 export interface DeployerErrorDetails {
@@ -56,6 +60,8 @@ export interface DeployerErrorDetails {
 export class DeployerError extends Error {
   /** What went wrong, from the table on {@link DeployerErrorCode}. */
   readonly code: DeployerErrorCode;
+  /** Which part of Sheepdog raised it: printed as `[sheepdog] [deployer]` before the message. */
+  readonly origin = 'deployer';
   /** `host:port` (or the ssh config alias) the error is about. */
   readonly host: string | undefined;
   /** The remote command line, for command errors. */
@@ -73,14 +79,11 @@ export class DeployerError extends Error {
 
   /**
    * @param code - what went wrong, from {@link DeployerErrorCode}
-   * @param message - what happened and what to do; the `[sheepdog] [deployer] ` prefix is added
+   * @param message - what happened and what to do; without a prefix: printers add `[sheepdog] [deployer]`
    * @param details - the cause and the facts behind the message
    */
   constructor(code: DeployerErrorCode, message: string, details: DeployerErrorDetails = {}) {
-    super(
-      `[sheepdog] [deployer] ${message}`,
-      details.cause === undefined ? undefined : { cause: details.cause },
-    );
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = 'DeployerError';
     this.code = code;
     this.host = details.host;
@@ -91,4 +94,16 @@ export class DeployerError extends Error {
     this.stderr = details.stderr;
     this.fingerprint = details.fingerprint;
   }
+}
+
+/**
+ * Whether `error` is a {@link DeployerError}, with `code` when one is given. It checks the name and
+ * code rather than `instanceof`, so an error from another copy of the package counts too.
+ */
+export function isDeployerError(error: unknown, code?: DeployerErrorCode): error is DeployerError {
+  if (!(error instanceof Error) || error.name !== 'DeployerError') return false;
+  const own = (error as { code?: unknown }).code;
+  return code === undefined
+    ? (DEPLOYER_ERROR_CODES as readonly unknown[]).includes(own)
+    : own === code;
 }

@@ -11,7 +11,7 @@ describe('Deployer options', () => {
     }
     expect(thrown).toMatchObject({ code: 'INVALID_CONFIG' });
     const message = (thrown as Error).message;
-    expect(message).toMatch(/^\[sheepdog\] \[deployer\] invalid Deployer options/);
+    expect(message).toMatch(/^invalid Deployer options/);
     for (const field of ['host:', 'port:', 'readyTimeoutMs:', 'agent:'])
       expect(message).toContain(field);
   });

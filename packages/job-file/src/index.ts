@@ -1,5 +1,10 @@
 export { workerBundle } from './bundle.js';
-export { JobFileError, type JobFileErrorCode } from './error.js';
+export {
+  isJobFileError,
+  JOB_FILE_ERROR_CODES,
+  JobFileError,
+  type JobFileErrorCode,
+} from './error.js';
 export {
   formatOption,
   gridEngineOptions,

@@ -233,9 +233,7 @@ describe('refused functions', () => {
     expect(() => encodeFunction(Math.max)).toThrow(
       expect.objectContaining({
         code: 'NATIVE_FUNCTION',
-        message: expect.stringMatching(
-          /^\[sheepdog\] \[serialize\] the function \(max\) is a native/,
-        ),
+        message: expect.stringMatching(/^the function \(max\) is a native/),
       }),
     );
   });

@@ -19,36 +19,57 @@
  * | `CLASS_INSTANCE` | an object whose prototype would be lost (a class instance or unsupported built-in) |
  * | `FREE_VARIABLE` | the function uses a variable that is neither in `ns` nor a global on the worker |
  */
-export type SerializeErrorCode =
-  | 'NOT_SERIALIZABLE'
-  | 'BAD_PAYLOAD'
-  | 'NATIVE_FUNCTION'
-  | 'BOUND_FUNCTION'
-  | 'CLASS_FUNCTION'
-  | 'ACCESSOR'
-  | 'UNSUPPORTED_SOURCE'
-  | 'BAD_MODULE_REFERENCE'
-  | 'BAD_NAMESPACE_NAME'
-  | 'MODULE_IMPORT_FAILED'
-  | 'BAD_EXPORT'
-  | 'SYMBOL'
-  | 'FUNCTION_IN_VALUE'
-  | 'CLASS_INSTANCE'
-  | 'FREE_VARIABLE';
+export const SERIALIZE_ERROR_CODES = [
+  'NOT_SERIALIZABLE',
+  'BAD_PAYLOAD',
+  'NATIVE_FUNCTION',
+  'BOUND_FUNCTION',
+  'CLASS_FUNCTION',
+  'ACCESSOR',
+  'UNSUPPORTED_SOURCE',
+  'BAD_MODULE_REFERENCE',
+  'BAD_NAMESPACE_NAME',
+  'MODULE_IMPORT_FAILED',
+  'BAD_EXPORT',
+  'SYMBOL',
+  'FUNCTION_IN_VALUE',
+  'CLASS_INSTANCE',
+  'FREE_VARIABLE',
+] as const;
 
-/** The one error class of `@sheepdog/serialize`; check `code`, not `instanceof`, across packages. */
+/** One of {@link SERIALIZE_ERROR_CODES}. */
+export type SerializeErrorCode = (typeof SERIALIZE_ERROR_CODES)[number];
+
+/** The one error class of `@sheepdog/serialize`; test it with {@link isSerializeError}. */
 export class SerializeError extends Error {
   /** Which problem this is; see {@link SerializeErrorCode} for the table. */
   readonly code: SerializeErrorCode;
+  /** Which part of Sheepdog raised it: printed as `[sheepdog] [serialize]` before the message. */
+  readonly origin = 'serialize';
 
   /**
    * @param code - Which problem this is.
-   * @param message - What went wrong and what to do; the `[sheepdog] [serialize] ` prefix is added.
+   * @param message - What went wrong and what to do; without a prefix: printers add `[sheepdog] [serialize]`.
    * @param options - `cause` when wrapping another error.
    */
   constructor(code: SerializeErrorCode, message: string, options?: { cause?: unknown }) {
-    super(`[sheepdog] [serialize] ${message}`, options);
+    super(message, options);
     this.name = 'SerializeError';
     this.code = code;
   }
+}
+
+/**
+ * Whether `error` is a {@link SerializeError}, with `code` when one is given. It checks the name and
+ * code rather than `instanceof`, so an error from another copy of the package counts too.
+ */
+export function isSerializeError(
+  error: unknown,
+  code?: SerializeErrorCode,
+): error is SerializeError {
+  if (!(error instanceof Error) || error.name !== 'SerializeError') return false;
+  const own = (error as { code?: unknown }).code;
+  return code === undefined
+    ? (SERIALIZE_ERROR_CODES as readonly unknown[]).includes(own)
+    : own === code;
 }

@@ -1,5 +1,10 @@
 export { type BuildOptions, buildFunction } from './build.js';
-export { SerializeError, type SerializeErrorCode } from './error.js';
+export {
+  isSerializeError,
+  SERIALIZE_ERROR_CODES,
+  SerializeError,
+  type SerializeErrorCode,
+} from './error.js';
 export {
   type AnyFunction,
   decodeFunction,

@@ -26,4 +26,9 @@ export {
   createRequestAsync,
 } from './create-request.js';
 export { getServer, type ServerOptions, type SheepdogServer, type TaskListener } from './server.js';
-export { ServerError, type ServerErrorCode } from './server-error.js';
+export {
+  isServerError,
+  SERVER_ERROR_CODES,
+  ServerError,
+  type ServerErrorCode,
+} from './server-error.js';

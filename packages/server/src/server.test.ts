@@ -103,7 +103,9 @@ async function rejects(run: () => Promise<unknown>, code: ServerErrorCode): Prom
   );
   expect(error).toBeInstanceOf(ServerError);
   expect((error as ServerError).code).toBe(code);
-  expect((error as ServerError).message).toMatch(/^\[sheepdog\] \[server\] /);
+  // The message is the bare text; printers put `[sheepdog] [server]` before it, from `origin`.
+  expect((error as ServerError).origin).toBe('server');
+  expect((error as ServerError).message).not.toMatch(/^\[sheepdog\]/);
   return error as ServerError;
 }
 

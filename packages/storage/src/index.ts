@@ -18,4 +18,9 @@ export {
   type TaskDetails,
   type TaskStateRow,
 } from './storage.js';
-export { StorageError, type StorageErrorCode } from './storage-error.js';
+export {
+  isStorageError,
+  STORAGE_ERROR_CODES,
+  StorageError,
+  type StorageErrorCode,
+} from './storage-error.js';

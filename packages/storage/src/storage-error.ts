@@ -1,5 +1,5 @@
 /**
- * What went wrong, as a stable string; check `error.code`, not the message.
+ * What went wrong, as a stable string; test it with {@link isStorageError}, not the message.
  *
  * | code | when |
  * |---|---|
@@ -12,29 +12,47 @@
  * | `DATABASE_ERROR` | SQLite failed while running a query (disk full, I/O error, lock held too long) |
  * | `CLOSED` | a method was called after `close()` |
  */
-export type StorageErrorCode =
-  | 'INVALID_ARGUMENT'
-  | 'UNKNOWN_REQUEST'
-  | 'UNKNOWN_TASK'
-  | 'TASK_CANCELLED'
-  | 'OPEN_FAILED'
-  | 'MIGRATION_FAILED'
-  | 'DATABASE_ERROR'
-  | 'CLOSED';
+export const STORAGE_ERROR_CODES = [
+  'INVALID_ARGUMENT',
+  'UNKNOWN_REQUEST',
+  'UNKNOWN_TASK',
+  'TASK_CANCELLED',
+  'OPEN_FAILED',
+  'MIGRATION_FAILED',
+  'DATABASE_ERROR',
+  'CLOSED',
+] as const;
+
+/** One of {@link STORAGE_ERROR_CODES}. */
+export type StorageErrorCode = (typeof STORAGE_ERROR_CODES)[number];
 
 /** The one error class of `@sheepdog/storage`; its message says what to do about it. */
 export class StorageError extends Error {
   /** Stable reason for the failure; see {@link StorageErrorCode}. */
   readonly code: StorageErrorCode;
+  /** Which part of Sheepdog raised it: printed as `[sheepdog] [storage]` before the message. */
+  readonly origin = 'storage';
 
   /**
    * @param code - stable reason, see {@link StorageErrorCode}
-   * @param message - what happened and what to do; the `[sheepdog] [storage] ` prefix is added
+   * @param message - what happened and what to do; without a prefix: printers add `[sheepdog] [storage]`
    * @param options - `cause`: the underlying error, when wrapping one
    */
   constructor(code: StorageErrorCode, message: string, options?: { cause?: unknown }) {
-    super(`[sheepdog] [storage] ${message}`, options);
+    super(message, options);
     this.name = 'StorageError';
     this.code = code;
   }
+}
+
+/**
+ * Whether `error` is a {@link StorageError}, with `code` when one is given. It checks the name and
+ * code rather than `instanceof`, so an error from another copy of the package counts too.
+ */
+export function isStorageError(error: unknown, code?: StorageErrorCode): error is StorageError {
+  if (!(error instanceof Error) || error.name !== 'StorageError') return false;
+  const own = (error as { code?: unknown }).code;
+  return code === undefined
+    ? (STORAGE_ERROR_CODES as readonly unknown[]).includes(own)
+    : own === code;
 }

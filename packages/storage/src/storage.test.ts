@@ -49,7 +49,9 @@ function expectCode(run: () => unknown, code: StorageErrorCode): StorageError {
   } catch (error) {
     expect(error).toBeInstanceOf(StorageError);
     expect((error as StorageError).code).toBe(code);
-    expect((error as StorageError).message).toMatch(/^\[sheepdog\] \[storage\] /);
+    // The message is the bare text; printers put `[sheepdog] [storage]` before it, from `origin`.
+    expect((error as StorageError).origin).toBe('storage');
+    expect((error as StorageError).message).not.toMatch(/^\[sheepdog\]/);
     return error as StorageError;
   }
   throw new Error(`expected a StorageError ${code}, nothing was thrown`);

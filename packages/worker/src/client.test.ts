@@ -103,9 +103,7 @@ describe('Client', () => {
     server = await FakeServer.start(TOKEN);
     server.addTask(1, 1, () => ({ callback: () => 1 }), []);
     await new Client(server.url, TOKEN, 1, 1, fast).go();
-    expect(server.errors.get('1/1')).toMatch(
-      /SerializeError: \[sheepdog\] \[serialize\] cannot serialise/,
-    );
+    expect(server.errors.get('1/1')).toMatch(/SerializeError: cannot serialise/);
   });
 
   it("collects a generator's items as the result", async () => {

@@ -215,7 +215,7 @@ describe('the built bundle in a real node process', () => {
     );
     expect(ran.code).toBe(0);
     expect(server.errors.get('2/1')).toMatch(
-      /^WorkerError: \[sheepdog\] \[worker\] task 1 of request 2: the task's process was killed by SIGABRT before reporting\. It most likely ran out of memory above the heap limit of 48 MB/,
+      /^WorkerError: task 1 of request 2: the task's process was killed by SIGABRT before reporting\. It most likely ran out of memory above the heap limit of 48 MB/,
     );
   }, 30_000);
 });

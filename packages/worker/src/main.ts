@@ -86,8 +86,10 @@ export function resolveJobIndex(env: NodeJS.ProcessEnv, indices?: readonly numbe
   return index;
 }
 
+// The worker's own errors read as the rest of Sheepdog prints its parts' errors.
 function report(error: unknown): void {
-  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+  const text = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`${error instanceof WorkerError ? `[sheepdog] [worker] ${text}` : text}\n`);
 }
 
 /**

@@ -1,3 +1,4 @@
+import { formatError } from 'sheepdog';
 import { describe, expect, it } from 'vitest';
 import { CliError } from '../errors.js';
 import { runFailed } from './failure.js';
@@ -12,16 +13,17 @@ describe('runFailed', () => {
     expect(error.code).toBe('RUN_FAILED');
     expect(error.exitStatus).toBe(1);
     expect(error.cause).toBe(wrapped);
-    expect(error.message).toBe(
+    expect(formatError(error)).toBe(
       '[sheepdog] [cli] could not start ./t.mjs#f: request failed\n  ECONNREFUSED: nothing accepted the connection: check the host and port (--host, --ssh-port, --port) and that the service runs there',
     );
   });
 
   it("leaves sheepdog's own messages, which already say what to do, without a hint", () => {
-    const own = Object.assign(new Error('[sheepdog] [deployer] cannot connect: check the port'), {
+    const own = Object.assign(new Error('cannot connect: check the port'), {
       code: 'ECONNREFUSED',
+      origin: 'deployer',
     });
-    expect(runFailed('could not cancel request 1', own).message).toBe(
+    expect(formatError(runFailed('could not cancel request 1', own))).toBe(
       '[sheepdog] [cli] could not cancel request 1: [deployer] cannot connect: check the port',
     );
   });
@@ -29,7 +31,7 @@ describe('runFailed', () => {
   it('passes CLI errors through and describes non-errors', () => {
     const usage = new CliError('USAGE', 'bad');
     expect(runFailed('x', usage)).toBe(usage);
-    expect(runFailed('could not serve', 'boom').message).toBe(
+    expect(formatError(runFailed('could not serve', 'boom'))).toBe(
       '[sheepdog] [cli] could not serve: boom',
     );
   });

@@ -1,4 +1,5 @@
-import { CliError } from '../errors.js';
+import { describeError, originOf } from 'sheepdog';
+import { CliError, isCliError } from '../errors.js';
 
 // What a bare system error code means for someone running sheepdog, and what to try.
 const HINTS: Readonly<Record<string, string>> = {
@@ -27,14 +28,9 @@ function errnoCode(error: unknown): string | undefined {
  * was being done, what went wrong and, for bare system errors, what to try.
  */
 export function runFailed(what: string, error: unknown): CliError {
-  if (error instanceof CliError) return error;
-  const message = (error instanceof Error ? error.message : String(error)).replace(
-    /^\[sheepdog\] /,
-    '',
-  );
+  if (isCliError(error)) return error;
   // Sheepdog's own errors already say what to do; a hint is for what came up bare from below.
-  const explained = error instanceof Error && error.message.startsWith('[sheepdog]');
-  const code = explained ? undefined : errnoCode(error);
+  const code = originOf(error) === undefined ? errnoCode(error) : undefined;
   const hint = code === undefined ? '' : `\n  ${code}: ${HINTS[code]}`;
-  return new CliError('RUN_FAILED', `${what}: ${message}${hint}`, { cause: error });
+  return new CliError('RUN_FAILED', `${what}: ${describeError(error)}${hint}`, { cause: error });
 }

@@ -28,9 +28,7 @@ describe('command errors', () => {
       command: 'qsub -bogus x',
       host: 'u@h:22',
     });
-    expect(error.message).toMatch(
-      /^\[sheepdog\] \[deployer\] qsub failed on u@h:22 \(exit code 2\): qsub: invalid option/,
-    );
+    expect(error.message).toMatch(/^qsub failed on u@h:22 \(exit code 2\): qsub: invalid option/);
   });
 
   it('builds COMMAND_NOT_FOUND naming the program and the ways out', () => {
