@@ -19,7 +19,7 @@ import {
   type WireErrorBody,
   type WireErrorCode,
 } from '@sheepdog/protocol';
-import type { Storage, StorageErrorCode } from '@sheepdog/storage';
+import { isStorageError, type Storage, type StorageErrorCode } from '@sheepdog/storage';
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit as bodyLimitMiddleware } from 'hono/body-limit';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -135,7 +135,7 @@ const STORAGE_STATUS: Partial<Record<StorageErrorCode, [ContentfulStatusCode, Wi
 };
 
 /** Failures of the server's own database: a worker should retry; the operator should know. */
-const STORAGE_UNAVAILABLE = new Set<string>(['DATABASE_ERROR', 'CLOSED']);
+const STORAGE_UNAVAILABLE = new Set<StorageErrorCode>(['DATABASE_ERROR', 'CLOSED']);
 
 /** Hono environment of the app: the validated ids that the auth middleware hands to handlers. */
 export type AppEnv = { Variables: { requestId: number; jobIndex: number } };
@@ -188,7 +188,7 @@ export function createApp(storage: Storage, options: AppOptions = {}): Hono<AppE
     try {
       hexes = storage.getTokenHashes(requestId);
     } catch (error) {
-      if (isStorageError(error) && error.code === 'UNKNOWN_REQUEST') {
+      if (isStorageError(error, 'UNKNOWN_REQUEST')) {
         throw new WireError(
           404,
           'UNKNOWN_REQUEST',
@@ -448,9 +448,9 @@ export function createApp(storage: Storage, options: AppOptions = {}): Hono<AppE
   app.onError((error, c) => {
     if (error instanceof WireError) return fail(c, error.status, error.code, error.message);
     if (isStorageError(error)) {
-      const mapped = STORAGE_STATUS[error.code as StorageErrorCode];
-      // Storage messages are written for the caller; only the package prefix is dropped.
-      if (mapped !== undefined) return fail(c, mapped[0], mapped[1], withoutPrefix(error.message));
+      const mapped = STORAGE_STATUS[error.code];
+      // Storage messages are written for the caller, and carry no package prefix.
+      if (mapped !== undefined) return fail(c, mapped[0], mapped[1], error.message);
       if (STORAGE_UNAVAILABLE.has(error.code)) {
         warn(error);
         return fail(
@@ -481,19 +481,6 @@ function fail(
 ): Response {
   if (status === 401) c.header('WWW-Authenticate', 'Bearer realm="sheepdog"');
   return c.json({ error: { code, message } } satisfies WireErrorBody, status);
-}
-
-/** `code`, not `instanceof`: the storage package may be loaded twice in one process. */
-function isStorageError(error: unknown): error is Error & { code: string } {
-  return (
-    error instanceof Error &&
-    error.name === 'StorageError' &&
-    typeof (error as { code?: unknown }).code === 'string'
-  );
-}
-
-function withoutPrefix(message: string): string {
-  return message.replace(/^\[sheepdog\] \[storage\] /, '');
 }
 
 function warn(error: Error): void {

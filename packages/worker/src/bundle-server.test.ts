@@ -50,8 +50,7 @@ const plusOffsetUnlessThree = (x: number): number => {
   return x + offset;
 };
 
-// Each test starts node processes: generous on a busy machine, and no timing is asserted.
-describe('the bundle and the server', { timeout: 30_000 }, () => {
+describe('the bundle and the server', () => {
   it('agree in lease mode: lease bodies, the code, and outcome frames of results and errors', async () => {
     const { requestId, token } = request(plusOffsetUnlessThree, [1, 2, 3, 4, 5, 6]);
     const file = runner.jobFile({
