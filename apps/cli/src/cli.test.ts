@@ -14,7 +14,7 @@ import {
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { Storage } from '@sheepdog/storage';
+import { listRequests } from 'sheepdog';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jsonLines, sheepdog, TASKS } from './test/helpers.js';
 
@@ -343,14 +343,9 @@ describe('sheepdog status, results and errors', () => {
 });
 
 describe('config: file, SHEEPDOG_* variables and flags', () => {
-  function requestsIn(file: string): number {
+  async function requestsIn(file: string): Promise<number> {
     if (!existsSync(file)) return 0;
-    const storage = new Storage(file);
-    try {
-      return storage.listRequests().length;
-    } finally {
-      storage.close();
-    }
+    return (await listRequests(file)).length;
   }
 
   it('takes flags over variables over the file; file paths are relative to the file', async () => {
@@ -363,15 +358,15 @@ describe('config: file, SHEEPDOG_* variables and flags', () => {
     const run = (env: Record<string, string>, extra: string[] = []) =>
       sheepdog(['run', './tasks.mjs#square', '--args', '-', ...extra], { cwd, env, input: '[3]' });
     expect((await run({})).status).toBe(0);
-    expect(requestsIn(join(cwd, 'file.sqlite'))).toBe(1);
+    expect(await requestsIn(join(cwd, 'file.sqlite'))).toBe(1);
     expect((await run({ SHEEPDOG_DB: 'env.sqlite' })).status).toBe(0);
-    expect(requestsIn(join(cwd, 'env.sqlite'))).toBe(1);
+    expect(await requestsIn(join(cwd, 'env.sqlite'))).toBe(1);
     expect((await run({ SHEEPDOG_DB: 'env.sqlite' }, ['--db', 'flag.sqlite'])).status).toBe(0);
-    expect(requestsIn(join(cwd, 'flag.sqlite'))).toBe(1);
-    expect(requestsIn(join(cwd, 'env.sqlite'))).toBe(1);
+    expect(await requestsIn(join(cwd, 'flag.sqlite'))).toBe(1);
+    expect(await requestsIn(join(cwd, 'env.sqlite'))).toBe(1);
     writeFileSync(join(cwd, 'conf', 'other.json'), JSON.stringify({ dbfile: 'there.sqlite' }));
     expect((await run({ SHEEPDOG_CONFIG: 'conf/other.json' })).status).toBe(0);
-    expect(requestsIn(join(cwd, 'conf', 'there.sqlite'))).toBe(1);
+    expect(await requestsIn(join(cwd, 'conf', 'there.sqlite'))).toBe(1);
   }, 60_000);
 
   it('names the source of each bad value: file, variable or flag', async () => {
@@ -400,7 +395,7 @@ describe('config: file, SHEEPDOG_* variables and flags', () => {
       (await sheepdog(['run', './tasks.mjs#square', '--args', '-'], { cwd: js, input: '[1]' }))
         .status,
     ).toBe(0);
-    expect(requestsIn(join(js, 'js.sqlite'))).toBe(1);
+    expect(await requestsIn(join(js, 'js.sqlite'))).toBe(1);
 
     const ts = workdir();
     writeFileSync(
@@ -417,6 +412,6 @@ describe('config: file, SHEEPDOG_* variables and flags', () => {
       (await sheepdog(['run', './tasks.mjs#square', '--args', '-'], { cwd: ts, input: '[1]' }))
         .status,
     ).toBe(0);
-    expect(requestsIn(join(ts, 'ts.sqlite'))).toBe(1);
+    expect(await requestsIn(join(ts, 'ts.sqlite'))).toBe(1);
   }, 60_000);
 });

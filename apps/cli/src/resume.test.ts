@@ -3,9 +3,17 @@
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Storage } from '@sheepdog/storage';
+import { getTaskStates } from 'sheepdog';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { finished, jsonLines, sheepdog, start, TASKS, until } from './test/helpers.js';
+import {
+  finished,
+  jsonLines,
+  sheepdog,
+  start,
+  TASKS,
+  UNSERVABLE_DB,
+  until,
+} from './test/helpers.js';
 
 let root: string;
 let n = 0;
@@ -177,17 +185,9 @@ describe('sheepdog retry', () => {
 describe('requests the commands cannot pick up', () => {
   it('serve and retry say why in their own words: no stored port, or a custom backend', async () => {
     const cwd = workdir([]);
-    const storage = new Storage(join(cwd, 'sheepdog.sqlite'));
-    const bytes = new Uint8Array([1]);
-    // 1: made with @sheepdog/storage alone, so nothing says where its workers report.
-    storage.newRequest(bytes, bytes, [bytes]);
+    // 1: made with the storage package alone, so nothing says where its workers report.
     // 2: made by the library on a backend of the user's own; task 1 failed.
-    storage.newRequest(bytes, bytes, [bytes, bytes], {
-      backend: 'mine',
-      config: { backend: 'mine', port: 1, localhost: '127.0.0.1' },
-    });
-    storage.storeError(2, 1, bytes);
-    storage.close();
+    copyFileSync(UNSERVABLE_DB, join(cwd, 'sheepdog.sqlite'));
 
     const served = await sheepdog(['serve', '--progress', 'none'], { cwd });
     expect(served.status).toBe(1);
@@ -206,13 +206,9 @@ describe('requests the commands cannot pick up', () => {
       expect(text).not.toMatch(/getResults|config\.backend/);
     }
     // Nothing was changed: the failed task is still failed, the others still open.
-    const after = new Storage(join(cwd, 'sheepdog.sqlite'));
-    try {
-      expect(after.getTaskStates(2).map((t) => t.state)).toEqual(['failed', 'pending']);
-      expect(after.getTaskStates(1).map((t) => t.state)).toEqual(['pending']);
-    } finally {
-      after.close();
-    }
+    const after = join(cwd, 'sheepdog.sqlite');
+    expect((await getTaskStates(2, after)).map((t) => t.state)).toEqual(['failed', 'pending']);
+    expect((await getTaskStates(1, after)).map((t) => t.state)).toEqual(['pending']);
   }, 60_000);
 });
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Backend } from './backend.js';
-import { SheepdogError } from './errors.js';
+import { type ConfigIssue, SheepdogError } from './errors.js';
 
 /** Names of the built-in backends. */
 export const builtinBackends = ['local', 'gridengine', 'slurm'] as const;
@@ -77,66 +77,43 @@ export type ResolvedConfig = z.output<typeof configSchema> & {
   backend: BuiltinBackendName | Backend;
 };
 
+/** The error of a config with `issues`: the message lists them, one `path: message` line each. */
+function invalidConfig(issues: readonly ConfigIssue[]): SheepdogError {
+  const lines = issues.map((issue) => `  ${issue.path}: ${issue.message}`);
+  return new SheepdogError(
+    'INVALID_CONFIG',
+    `invalid config, fix these and try again:\n${lines.join('\n')}`,
+    { issues },
+  );
+}
+
 /**
- * Parses a user config once, reporting every problem together as `path: message` lines.
+ * Parses a user config once, reporting every problem together.
  *
- * @throws SheepdogError `INVALID_CONFIG` listing each problem.
+ * @throws SheepdogError `INVALID_CONFIG`, with each problem in `issues` and as one
+ *   `path: message` line of the message.
  */
 export function parseConfig(input: SheepdogConfig | undefined): ResolvedConfig {
   const parsed = configSchema.safeParse(input ?? {});
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => {
-      const path = issue.path.length > 0 ? issue.path.join('.') : '(config)';
-      return `  ${path}: ${issue.message}`;
-    });
-    throw new SheepdogError(
-      'INVALID_CONFIG',
-      `invalid config, fix these and try again:\n${lines.join('\n')}`,
+    throw invalidConfig(
+      parsed.error.issues.map((issue) => ({
+        path: issue.path.length > 0 ? issue.path.join('.') : '(config)',
+        message: issue.message,
+      })),
     );
   }
   const config = parsed.data;
   const backend = config.backend ?? (config.host === undefined ? 'local' : 'gridengine');
   if ((backend === 'gridengine' || backend === 'slurm') && config.host === undefined) {
-    throw new SheepdogError(
-      'INVALID_CONFIG',
-      `invalid config, fix these and try again:\n  host: the ${backend} backend needs the cluster's head node to SSH into, e.g. { host: 'head.example.org' }`,
-    );
+    throw invalidConfig([
+      {
+        path: 'host',
+        message: `the ${backend} backend needs the cluster's head node to SSH into, e.g. { host: 'head.example.org' }`,
+      },
+    ]);
   }
   return { ...config, backend };
-}
-
-/**
- * What is kept with a request (as its `config` JSON) so that another process can serve it
- * later: where its workers report, and how to reach its backend again. Only keys without
- * secrets: file paths, never keys or tokens.
- */
-export interface StoredConfig {
-  /** The backend's name; a custom backend object must be passed again to resume. */
-  readonly backend: string;
-  /** The port the workers were given. */
-  readonly port: number;
-  /** The host name the workers were given. */
-  readonly localhost: string;
-  readonly host?: string;
-  readonly sshPort?: number;
-  readonly sshUser?: string;
-  readonly sshKeyfile?: string;
-  readonly sshKnownHostsFile?: string;
-  readonly sshDir?: string;
-  readonly shell?: string;
-  readonly geOpts?: string[];
-  readonly slurmOpts?: string[];
-  readonly concurrency?: number;
-  readonly workers?: number;
-  readonly maxRunning?: number;
-  readonly leaseMs?: number;
-  readonly maxHeapMb?: number;
-  readonly retries?: number;
-  readonly retryErrors?: boolean;
-  readonly pollIntervalMs?: number;
-  readonly lostGraceMs?: number;
-  /** The address the server was bound to: a request kept to loopback stays there. */
-  readonly bindHost?: string;
 }
 
 const STORED_KEYS = [
@@ -159,7 +136,57 @@ const STORED_KEYS = [
   'pollIntervalMs',
   'lostGraceMs',
   'bindHost',
-] as const satisfies readonly (keyof StoredConfig & keyof ResolvedConfig)[];
+] as const satisfies readonly (keyof z.output<typeof configSchema>)[];
+
+type StoredKey = (typeof STORED_KEYS)[number];
+type ConfigShape = typeof configSchema.shape;
+type WithoutDefault<T> = T extends z.ZodDefault<infer Inner> ? Inner : T;
+
+// Each stored key is checked as the config checks it, but without its default: a stored config
+// holds only the keys that were set, so that the caller's config and the defaults still apply
+// when the request is served again.
+const storedShape = Object.fromEntries(
+  STORED_KEYS.map((key) => {
+    const schema: z.ZodType = configSchema.shape[key];
+    const checked = schema instanceof z.ZodDefault ? (schema.unwrap() as z.ZodType) : schema;
+    return [key, checked.optional()];
+  }),
+) as { [K in StoredKey]: z.ZodOptional<WithoutDefault<ConfigShape[K]>> };
+
+/**
+ * A request's stored config: the keys of the config schema it keeps, plus where its workers
+ * report. Keys it does not know (a later version's) are dropped, not refused.
+ */
+const storedConfigSchema = z.object({
+  ...storedShape,
+  backend: z.string().min(1),
+  port,
+  localhost: z.string().min(1),
+});
+
+/**
+ * What is kept with a request (as its `config` JSON) so that another process can serve it
+ * later: where its workers report (`port`, `localhost`), the backend's name (a custom backend
+ * object must be passed again to resume), how to reach that backend again, and how to wait and
+ * retry (`retries`, `retryErrors`, ...). Only keys without secrets: file paths, never keys or
+ * tokens. `bindHost` is the address the server was bound to: a request kept to loopback stays
+ * there.
+ */
+export type StoredConfig = Readonly<z.output<typeof storedConfigSchema>>;
+
+/**
+ * Reads a request's stored config: the one reader of what {@link toStoredConfig} wrote, for
+ * every process that serves, watches or retries the request.
+ *
+ * @param value - the request's `config` as the database returns it
+ * @returns the stored config, or `undefined` when `value` is not one: the request was not made
+ *   by `map` or `mapAsync` (say with the storage package alone), so nothing says where its
+ *   workers report
+ */
+export function parseStoredConfig(value: unknown): StoredConfig | undefined {
+  const parsed = storedConfigSchema.safeParse(value);
+  return parsed.success ? parsed.data : undefined;
+}
 
 /** The part of a resolved config that is stored with a request; see {@link StoredConfig}. */
 export function toStoredConfig(
@@ -178,15 +205,12 @@ export function toStoredConfig(
  * the caller says: they are what the workers were given.
  */
 export function fromStoredConfig(
-  stored: unknown,
+  stored: StoredConfig,
   caller: SheepdogConfig | undefined,
 ): SheepdogConfig {
   const base: Record<string, unknown> = {};
-  if (typeof stored === 'object' && stored !== null) {
-    const s = stored as Record<string, unknown>;
-    for (const key of STORED_KEYS) if (s[key] !== undefined) base[key] = s[key];
-    if (typeof s.backend === 'string' && (builtinBackends as readonly string[]).includes(s.backend))
-      base.backend = s.backend;
-  }
+  for (const key of STORED_KEYS) if (stored[key] !== undefined) base[key] = stored[key];
+  if ((builtinBackends as readonly string[]).includes(stored.backend))
+    base.backend = stored.backend;
   return { ...base, ...caller } as SheepdogConfig;
 }

@@ -1,3 +1,4 @@
+export type { RequestSummary, TaskState } from '@sheepdog/storage';
 export type { Backend, JobSpec, Submission, TaskReport } from './backend.js';
 export { type GridEngineOptions, gridengine } from './backends/gridengine.js';
 export { type LocalBackendOptions, local } from './backends/local.js';
@@ -6,6 +7,7 @@ export {
   type BuiltinBackendName,
   builtinBackends,
   parseConfig,
+  parseStoredConfig,
   type ResolvedConfig,
   type SheepdogConfig,
   type StoredConfig,
@@ -36,6 +38,7 @@ export {
   type ResultOf,
 } from './map.js';
 export { type MapItem, mapIter } from './map-iter.js';
+export { listRequests, requestSummary, retriesDue, unfinishedRequests } from './queries.js';
 export {
   cancel,
   type RetryOptions,
@@ -45,3 +48,4 @@ export {
   type ServeReport,
   serve,
 } from './resume.js';
+export { isSettled } from './rules.js';

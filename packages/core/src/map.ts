@@ -12,6 +12,7 @@ import { planJob } from './batching.js';
 import { parseConfig, type ResolvedConfig, type SheepdogConfig, toStoredConfig } from './config.js';
 import { SheepdogError, type TaskStatus } from './errors.js';
 import { settle, taskStatuses } from './outcome.js';
+import { isSettled } from './rules.js';
 import { Run, type WaitOptions } from './run.js';
 import { acquireServer, releaseServer } from './servers.js';
 
@@ -291,7 +292,7 @@ export async function getResults(
         progress?.update({ total, done: s.done, failed: s.failed, lost: s.lost + s.cancelled });
         // A lost task may be about to be retried by the process serving the request: look
         // once more before taking it as final.
-        if (s.pending + s.running === 0 && (s.lost === 0 || lostSeen)) break;
+        if (isSettled(s, s.lost > 0 && !lostSeen)) break;
         lostSeen = s.pending + s.running === 0;
         await new Promise((r) => setTimeout(r, interval));
       }

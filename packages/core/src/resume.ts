@@ -1,5 +1,5 @@
 import { connect } from 'node:net';
-import { Storage } from '@sheepdog/storage';
+import type { Storage } from '@sheepdog/storage';
 import type { Backend } from './backend.js';
 import { resolveBackend } from './backends/index.js';
 import { planJob } from './batching.js';
@@ -7,6 +7,7 @@ import {
   builtinBackends,
   fromStoredConfig,
   parseConfig,
+  parseStoredConfig,
   type ResolvedConfig,
   type SheepdogConfig,
   type StoredConfig,
@@ -14,6 +15,7 @@ import {
 import { SheepdogError } from './errors.js';
 import { openExisting, release, servedHere, waitOptions } from './map.js';
 import { noteUnfinished, settle } from './outcome.js';
+import { unfinishedRequests } from './queries.js';
 import { Run, type WaitOutcome } from './run.js';
 import { acquireServer } from './servers.js';
 
@@ -23,14 +25,6 @@ interface Stored {
   readonly config: ResolvedConfig;
 }
 
-function isStoredConfig(value: unknown): value is StoredConfig {
-  if (typeof value !== 'object' || value === null) return false;
-  const v = value as Record<string, unknown>;
-  return (
-    typeof v.backend === 'string' && typeof v.port === 'number' && typeof v.localhost === 'string'
-  );
-}
-
 /** Reads what the request was stored with and merges the caller's config over it. */
 function loadStored(
   storage: Storage,
@@ -38,8 +32,8 @@ function loadStored(
   dbfile: string,
   caller: SheepdogConfig | undefined,
 ): Stored {
-  const stored = storage.getRequest(requestId).config;
-  if (!isStoredConfig(stored)) {
+  const stored = parseStoredConfig(storage.getRequest(requestId).config);
+  if (stored === undefined) {
     throw new SheepdogError(
       'NOT_RESUMABLE',
       `request ${requestId} in ${dbfile} was stored without the port and host its workers report to, so no later process can serve it; ` +
@@ -303,21 +297,7 @@ function outcomeName(outcome: WaitOutcome): ServeReport['outcome'] {
  */
 export async function serve(options: ServeOptions): Promise<ServeReport[]> {
   const startedAt = Date.now();
-  const storage = new Storage(options.dbfile);
-  let requests: number[];
-  try {
-    requests = storage
-      .listRequests()
-      .filter((r) => r.states.pending + r.states.running > 0)
-      .filter(
-        (r) =>
-          options.port === undefined ||
-          (isStoredConfig(r.config) && r.config.port === options.port),
-      )
-      .map((r) => r.id);
-  } finally {
-    storage.close();
-  }
+  const requests = (await unfinishedRequests(options.dbfile, options.port)).map((r) => r.id);
   const one = async (requestId: number): Promise<ServeReport> => {
     let attached: Awaited<ReturnType<typeof attach>>;
     try {

@@ -4,6 +4,7 @@ import type { Backend, JobSpec, Submission, TaskReport } from './backend.js';
 import type { JobPlan } from './batching.js';
 import { SheepdogError } from './errors.js';
 import { ProgressLine } from './progress.js';
+import { retryCandidates } from './rules.js';
 
 /** How a {@link Run} waits. */
 export interface WaitOptions {
@@ -423,24 +424,11 @@ export class Run {
 
   /** Lost (and, with `retryErrors`, failed) tasks that have retries left. */
   private retryCandidates(options: WaitOptions): number[] {
-    if (options.retries <= 0 || this.stopped || this.server === undefined) return [];
-    const states = options.retryErrors ? (['lost', 'failed'] as const) : (['lost'] as const);
-    const ended = this.storage.indicesInState(this.requestId, states);
-    if (ended.length === 0) return ended;
-    const submissions = this.submissions();
-    // In lease mode one submission may run a task several times (a lease that ran out goes to
-    // another worker): its attempts count as retries too.
-    const attempts = submissions.some((s) => s.meta?.lease === true)
-      ? new Map(this.storage.getTaskStates(this.requestId).map((t) => [t.jobIndex, t.attempts]))
-      : undefined;
-    // Retries used = submissions that included the task, minus the first.
-    return ended.filter((index) => {
-      if (this.gaveUp.has(index)) return false;
-      if ((attempts?.get(index) ?? 0) > options.retries) return false;
-      let times = 0;
-      for (const s of submissions) if (this.indicesOf(s).has(index)) times += 1;
-      return times <= options.retries;
-    });
+    if (this.stopped || this.server === undefined) return [];
+    return retryCandidates(this.storage, this.requestId, options, {
+      submissions: () => this.submissions(),
+      indicesOf: (s) => this.indicesOf(s),
+    }).filter((index) => !this.gaveUp.has(index));
   }
 
   /**

@@ -2,7 +2,7 @@ import { cancel } from 'sheepdog';
 import { usageError } from '../errors.js';
 import { loadConfig, resumeConfig } from '../internal/config.js';
 import { runFailed } from '../internal/failure.js';
-import { openRequest } from '../internal/outcomes.js';
+import { findRequest } from '../internal/outcomes.js';
 import { parseId } from '../internal/output.js';
 
 /** `sheepdog cancel <id>`: stops the request's jobs and marks its open tasks cancelled. */
@@ -12,15 +12,8 @@ export async function cancelCommand(id: string, opts: Record<string, unknown>): 
   const loaded = await loadConfig({ flags: opts }, problems);
   if (problems.length > 0 || loaded === undefined) throw usageError('cannot cancel', problems);
   const dbfile = loaded.resolved.dbfile;
-  const storage = openRequest(requestId, dbfile);
-  let open: number;
-  try {
-    const { pending, running } = storage.getRequest(requestId).states;
-    open = pending + running;
-  } finally {
-    storage.close();
-  }
-  if (open === 0) {
+  const { pending, running } = (await findRequest(requestId, dbfile)).states;
+  if (pending + running === 0) {
     process.stderr.write(`[sheepdog] request ${requestId} has no open task left to cancel\n`);
     return 0;
   }

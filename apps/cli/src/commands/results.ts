@@ -1,6 +1,6 @@
 import { usageError } from '../errors.js';
 import { loadConfig } from '../internal/config.js';
-import { exitStatusOf, openRequest, outcomeLine, readOutcomes } from '../internal/outcomes.js';
+import { exitStatusOf, findRequest, outcomeLine, readOutcomes } from '../internal/outcomes.js';
 import { checkOut, parseId, writeLines } from '../internal/output.js';
 import { Progress, progressMode } from '../internal/progress.js';
 import { watch } from '../internal/watch.js';
@@ -22,7 +22,7 @@ export async function resultsCommand(id: string, opts: ResultsOptions): Promise<
   if (problems.length > 0 || config === undefined)
     throw usageError('cannot read the results', problems);
   const dbfile = config.resolved.dbfile;
-  openRequest(requestId, dbfile).close();
+  await findRequest(requestId, dbfile);
   if (opts.wait) {
     const progress = new Progress(requestId, { mode });
     const final = await watch(requestId, dbfile, progress);

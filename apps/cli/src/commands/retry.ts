@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { retry } from 'sheepdog';
+import { getTaskStates, retry } from 'sheepdog';
 import { CliError, usageError } from '../errors.js';
 import { type LoadedConfig, loadConfig, resumeConfig } from '../internal/config.js';
 import { runFailed } from '../internal/failure.js';
 import { DETACHED, dbFlag, follow, notResumableHint, unfinishedHint } from '../internal/follow.js';
-import { exitStatusOf, openRequest, outcomeLine, readOutcomes } from '../internal/outcomes.js';
+import { exitStatusOf, findRequest, outcomeLine, readOutcomes } from '../internal/outcomes.js';
 import { checkOut, parseId, writeLines } from '../internal/output.js';
 import { progressMode } from '../internal/progress.js';
 
@@ -25,15 +25,10 @@ async function reopened(
   void settled.finally(() => {
     done = true;
   });
-  const storage = openRequest(requestId, dbfile);
-  try {
-    while (!done) {
-      const { pending, running } = storage.getRequest(requestId).states;
-      if (pending + running > 0) return;
-      await sleep(100);
-    }
-  } finally {
-    storage.close();
+  while (!done) {
+    const { pending, running } = (await findRequest(requestId, dbfile)).states;
+    if (pending + running > 0) return;
+    await sleep(100);
   }
 }
 
@@ -66,18 +61,10 @@ export async function retryCommand(id: string, opts: RetryCommandOptions): Promi
   const loaded = await loadConfig({ flags: opts }, problems);
   if (problems.length > 0 || loaded === undefined) throw usageError('cannot retry', problems);
   const dbfile = loaded.resolved.dbfile;
-  const storage = openRequest(requestId, dbfile);
-  let again: number[];
-  let backend: string | null;
-  try {
-    backend = storage.getRequest(requestId).backend;
-    again = storage
-      .getTaskStates(requestId)
-      .filter((t) => t.state === 'failed' || t.state === 'lost')
-      .map((t) => t.jobIndex);
-  } finally {
-    storage.close();
-  }
+  const { backend } = await findRequest(requestId, dbfile);
+  const again = (await getTaskStates(requestId, dbfile))
+    .filter((t) => t.state === 'failed' || t.state === 'lost')
+    .map((t) => t.jobIndex);
   if (again.length === 0) {
     process.stderr.write(
       `[sheepdog] request ${requestId}: no task failed or was lost; nothing to retry\n`,

@@ -1,21 +1,21 @@
-import type { RequestSummary, Storage } from '@sheepdog/storage';
-import { type ServeReport, serve } from 'sheepdog';
+import {
+  type RequestSummary,
+  requestSummary,
+  type ServeReport,
+  serve,
+  unfinishedRequests,
+} from 'sheepdog';
 import { usageError } from '../errors.js';
 import { loadConfig, resumeConfig } from '../internal/config.js';
 import { runFailed } from '../internal/failure.js';
 import { DETACHED, dbFlag, notResumableHint, unfinishedHint } from '../internal/follow.js';
-import { openDatabase } from '../internal/outcomes.js';
+import { checkDatabase } from '../internal/outcomes.js';
 import { Progress, progressMode } from '../internal/progress.js';
 import { watch } from '../internal/watch.js';
 
 /** Options of `sheepdog serve`. */
 export interface ServeCommandOptions extends Record<string, unknown> {
   readonly progress?: string;
-}
-
-function storedPort(config: unknown): number | undefined {
-  const port = (config as { port?: unknown } | null)?.port;
-  return typeof port === 'number' ? port : undefined;
 }
 
 function describe(
@@ -43,7 +43,7 @@ function describe(
       if (report.code === 'NOT_RESUMABLE') {
         return `request ${report.requestId}: not served: ${notResumableHint(report.requestId, request.backend, customGiven, dbfile)}`;
       }
-      return `request ${report.requestId}: ${report.outcome === 'skipped' ? 'not served' : 'serving failed'}: ${(report.message ?? '').replace(/^\[sheepdog\] /, '')}`;
+      return `request ${report.requestId}: ${report.outcome === 'skipped' ? 'not served' : 'serving failed'}: ${report.message ?? ''}`;
   }
 }
 
@@ -58,17 +58,8 @@ export async function serveCommand(opts: ServeCommandOptions): Promise<number> {
   if (problems.length > 0 || loaded === undefined) throw usageError('cannot serve', problems);
   const dbfile = loaded.resolved.dbfile;
   const port = loaded.input.port;
-  const storage: Storage = openDatabase(dbfile);
-  let ids: number[];
-  try {
-    ids = storage
-      .listRequests()
-      .filter((r) => r.states.pending + r.states.running > 0)
-      .filter((r) => port === undefined || storedPort(r.config) === port)
-      .map((r) => r.id);
-  } finally {
-    storage.close();
-  }
+  checkDatabase(dbfile);
+  const ids = (await unfinishedRequests(dbfile, port)).map((r) => r.id);
   if (ids.length === 0) {
     process.stderr.write(
       `[sheepdog] nothing to serve: every request in ${dbfile}${port === undefined ? '' : ` reporting to port ${port}`} has finished\n`,
@@ -109,24 +100,19 @@ export async function serveCommand(opts: ServeCommandOptions): Promise<number> {
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', onSignal);
   }
-  const after = openDatabase(dbfile);
   let stopped = false;
   let incomplete = false;
   const customGiven = typeof loaded.input.backend === 'object';
-  try {
-    for (const report of reports) {
-      const request = after.getRequest(report.requestId);
-      const counts = request.states;
-      process.stderr.write(`[sheepdog] ${describe(report, request, customGiven, dbfile)}\n`);
-      const total = Object.values(counts).reduce((a, b) => a + b, 0);
-      if (report.outcome === 'stopped') stopped = true;
-      else if (report.outcome !== 'finished' || counts.done < total) incomplete = true;
-      if (report.outcome === 'finished' && counts.failed + counts.lost > 0) {
-        process.stderr.write(unfinishedHint(report.requestId, dbfile));
-      }
+  for (const report of reports) {
+    const request = await requestSummary(report.requestId, dbfile);
+    const counts = request.states;
+    process.stderr.write(`[sheepdog] ${describe(report, request, customGiven, dbfile)}\n`);
+    const total = Object.values(counts).reduce((a, b) => a + b, 0);
+    if (report.outcome === 'stopped') stopped = true;
+    else if (report.outcome !== 'finished' || counts.done < total) incomplete = true;
+    if (report.outcome === 'finished' && counts.failed + counts.lost > 0) {
+      process.stderr.write(unfinishedHint(report.requestId, dbfile));
     }
-  } finally {
-    after.close();
   }
   if (stopped) {
     process.stderr.write(

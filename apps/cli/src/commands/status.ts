@@ -1,9 +1,9 @@
 import { relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { RequestSummary } from '@sheepdog/storage';
+import { getTaskStates, listRequests, type RequestSummary } from 'sheepdog';
 import { usageError } from '../errors.js';
 import { loadConfig } from '../internal/config.js';
-import { openDatabase, openRequest } from '../internal/outcomes.js';
+import { checkDatabase, findRequest } from '../internal/outcomes.js';
 import { parseId } from '../internal/output.js';
 import { table } from '../internal/table.js';
 
@@ -87,34 +87,24 @@ export async function statusCommand(id: string | undefined, opts: StatusOptions)
     throw usageError('cannot show the status', problems);
   const dbfile = config.resolved.dbfile;
   if (requestId === undefined) {
-    const storage = openDatabase(dbfile);
-    let requests: RequestSummary[];
-    try {
-      requests = storage.listRequests();
-    } finally {
-      storage.close();
-    }
+    checkDatabase(dbfile);
+    const requests = await listRequests(dbfile);
     if (opts.json) process.stdout.write(`${JSON.stringify(requests.map(asJson), null, 2)}\n`);
     else if (requests.length === 0) process.stdout.write(`no requests in ${dbfile} yet\n`);
     else process.stdout.write(`${table(HEADER, requests.map(row))}\n`);
     return 0;
   }
-  const storage = openRequest(requestId, dbfile);
-  try {
-    const request = storage.getRequest(requestId);
-    const tasks = storage.getTaskStates(requestId);
-    if (opts.json) {
-      const detail = { ...asJson(request), taskStates: tasks };
-      process.stdout.write(`${JSON.stringify(detail, null, 2)}\n`);
-      return 0;
-    }
-    process.stdout.write(`${table(HEADER, [row(request)])}\n`);
-    const explained = tasks.filter((t) => t.reason !== null && t.state !== 'done');
-    for (const t of explained) {
-      process.stdout.write(`  task ${t.jobIndex} ${t.state}: ${t.reason}\n`);
-    }
+  const request = await findRequest(requestId, dbfile);
+  const tasks = await getTaskStates(requestId, dbfile);
+  if (opts.json) {
+    const detail = { ...asJson(request), taskStates: tasks };
+    process.stdout.write(`${JSON.stringify(detail, null, 2)}\n`);
     return 0;
-  } finally {
-    storage.close();
   }
+  process.stdout.write(`${table(HEADER, [row(request)])}\n`);
+  const explained = tasks.filter((t) => t.reason !== null && t.state !== 'done');
+  for (const t of explained) {
+    process.stdout.write(`  task ${t.jobIndex} ${t.state}: ${t.reason}\n`);
+  }
+  return 0;
 }

@@ -3,7 +3,14 @@ import { createRequire } from 'node:module';
 import { dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
-import { parseConfig, type ResolvedConfig, type SheepdogConfig } from 'sheepdog';
+import {
+  type ConfigIssue,
+  describeError,
+  isSheepdogError,
+  parseConfig,
+  type ResolvedConfig,
+  type SheepdogConfig,
+} from 'sheepdog';
 
 type Kind = 'string' | 'int' | 'bool' | 'duration' | 'list';
 
@@ -352,16 +359,19 @@ export interface LoadedConfig {
   readonly file: string | undefined;
 }
 
-function annotate(line: string, origin: Map<string, string>, file: string | undefined): string {
-  const match = /^\s*([^\s.:[]+)[^:]*:/.exec(line);
-  const key = match?.[1];
+/** One problem of the library's `INVALID_CONFIG`, naming where its key's value came from. */
+function annotate(
+  issue: ConfigIssue,
+  origin: Map<string, string>,
+  file: string | undefined,
+): string {
   const source =
-    key === '(config)'
+    issue.path === '(config)'
       ? file === undefined
         ? undefined
         : relative('.', file)
-      : origin.get(key ?? '');
-  return `${line.trim()}${source === undefined ? '' : ` (from ${source})`}`;
+      : origin.get(issue.path.split('.')[0] ?? '');
+  return `${issue.path}: ${issue.message}${source === undefined ? '' : ` (from ${source})`}`;
 }
 
 /**
@@ -425,11 +435,11 @@ export async function loadConfig(
   try {
     resolved = parseConfig(input);
   } catch (error) {
-    const lines = (error as Error).message.split('\n').slice(1);
-    if ((error as { code?: unknown }).code !== 'INVALID_CONFIG' || lines.length === 0) {
-      problems.push((error as Error).message);
+    const issues = isSheepdogError(error, 'INVALID_CONFIG') ? (error.issues ?? []) : [];
+    if (issues.length === 0) {
+      problems.push(describeError(error));
     } else {
-      for (const line of lines) problems.push(annotate(line, origin, file));
+      for (const issue of issues) problems.push(annotate(issue, origin, file));
       // parseConfig checks for a missing host only once everything else is valid; say it now.
       const backend = merged.backend;
       if ((backend === 'gridengine' || backend === 'slurm') && merged.host === undefined) {

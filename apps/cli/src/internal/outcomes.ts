@@ -1,6 +1,13 @@
 import { existsSync } from 'node:fs';
-import { Storage, type TaskState, type TaskStateRow } from '@sheepdog/storage';
-import { getErrors, getResults } from 'sheepdog';
+import {
+  getErrors,
+  getResults,
+  getTaskStates,
+  isSheepdogError,
+  type RequestSummary,
+  requestSummary,
+  type TaskState,
+} from 'sheepdog';
 import { CliError } from '../errors.js';
 import { encodeJson } from './json.js';
 
@@ -21,27 +28,32 @@ export interface Outcome {
 }
 
 /**
- * Opens an existing database file, or explains what to do when it is not there (opening a
+ * Checks that a database file exists, or explains what to do when it is not there (reading a
  * missing file would create an empty one).
  */
-export function openDatabase(dbfile: string): Storage {
+export function checkDatabase(dbfile: string): void {
   if (!existsSync(dbfile)) {
     throw new CliError(
       'NO_DATABASE',
       `there is no database at ${dbfile}; pass --db (or set SHEEPDOG_DB, or dbfile in sheepdog.config.json) to the file your runs used`,
     );
   }
-  return new Storage(dbfile);
 }
 
-/** Opens the database of an existing request, or explains what to do when it is not there. */
-export function openRequest(requestId: number, dbfile: string): Storage {
-  const storage = openDatabase(dbfile);
+/**
+ * Reads something of an existing request with `read`, or explains what to do when its database
+ * or the request is not there.
+ */
+async function fromRequest<T>(
+  requestId: number,
+  dbfile: string,
+  read: () => Promise<T>,
+): Promise<T> {
+  checkDatabase(dbfile);
   try {
-    storage.getRequest(requestId);
+    return await read();
   } catch (error) {
-    storage.close();
-    if ((error as { code?: unknown }).code === 'UNKNOWN_REQUEST') {
+    if (isSheepdogError(error, 'UNKNOWN_REQUEST')) {
       throw new CliError(
         'UNKNOWN_REQUEST',
         `there is no request ${requestId} in ${dbfile}; \`sheepdog status --db ${dbfile}\` lists the requests there`,
@@ -50,7 +62,11 @@ export function openRequest(requestId: number, dbfile: string): Storage {
     }
     throw error;
   }
-  return storage;
+}
+
+/** An existing request with its task counts, or the explanation of why there is none. */
+export function findRequest(requestId: number, dbfile: string): Promise<RequestSummary> {
+  return fromRequest(requestId, dbfile, () => requestSummary(requestId, dbfile));
 }
 
 /**
@@ -62,13 +78,7 @@ export async function readOutcomes(
   dbfile: string,
   block = false,
 ): Promise<Outcome[]> {
-  const storage = openRequest(requestId, dbfile);
-  let states: TaskStateRow[];
-  try {
-    states = storage.getTaskStates(requestId);
-  } finally {
-    storage.close();
-  }
+  const states = await fromRequest(requestId, dbfile, () => getTaskStates(requestId, dbfile));
   const results = await getResults(requestId, dbfile, { block });
   const errorOf = new Map<number, string>();
   for (const [, error, jobIndex] of await getErrors(requestId, dbfile))

@@ -1,5 +1,5 @@
-import type { TaskState } from '@sheepdog/storage';
 import cliProgress from 'cli-progress';
+import type { TaskState } from 'sheepdog';
 
 /** How progress is shown: `auto` is a bar on a terminal and plain lines elsewhere. */
 export type ProgressMode = 'auto' | 'bar' | 'lines' | 'none';

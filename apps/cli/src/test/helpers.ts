@@ -7,6 +7,20 @@ export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 /** The fixture module with the task functions. */
 export const TASKS = fileURLToPath(new URL('./fixtures/tasks.mjs', import.meta.url));
 
+/**
+ * A database with two requests no command can pick up: request 1 was stored without a port
+ * (made with the storage package alone), request 2 runs on the custom backend "mine" and its
+ * task 1 failed. Copy it before use: commands write to it.
+ */
+export const UNSERVABLE_DB = fileURLToPath(new URL('./fixtures/unservable.db', import.meta.url));
+
+/**
+ * A database with two requests stored with `retries: 1`, each with its one task lost: request 1
+ * by a lease-mode job that ran it twice (no retry left), request 2 by a job of one array task
+ * per index that ran it once (one retry left). Copy it before use.
+ */
+export const RETRIES_DB = fileURLToPath(new URL('./fixtures/retries.db', import.meta.url));
+
 /** What a finished `sheepdog` process left behind. */
 export interface Finished {
   status: number | null;
