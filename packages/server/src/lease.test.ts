@@ -2,10 +2,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { encodeOutcomeFrames, OUTCOME_FRAMES_TYPE } from '@sheepdog/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TaskEvent } from './app.js';
 import { createRequest } from './create-request.js';
-import { decodeOutcomeFrames, encodeOutcomeFrames, OUTCOME_FRAMES_TYPE } from './outcome-frames.js';
 import { getServer, type SheepdogServer } from './server.js';
 
 const enc = new TextEncoder();
@@ -178,19 +178,5 @@ describe('POST /v1/requests/:requestId/results', () => {
     ]);
     expect((await post('results', big, OUTCOME_FRAMES_TYPE)).status).toBe(413);
     expect(server.storage.countResultsAndErrors(requestId)).toBe(0);
-  });
-});
-
-describe('outcome frames', () => {
-  it('round-trip', () => {
-    const frames = [
-      { jobIndex: 7, kind: 'result' as const, payload: bytes('seven') },
-      { jobIndex: 70000, kind: 'error' as const, payload: bytes('Error') },
-    ];
-    const decoded = decodeOutcomeFrames(encodeOutcomeFrames(frames));
-    expect(Array.isArray(decoded) && decoded.map((f) => [f.jobIndex, f.kind])).toEqual([
-      [7, 'result'],
-      [70000, 'error'],
-    ]);
   });
 });
