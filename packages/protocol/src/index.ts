@@ -18,6 +18,7 @@ export {
   type TaskAnswer,
   type WireErrorBody,
 } from './bodies.js';
+export { errorGuard, PartError } from './errors.js';
 export {
   EXIT_CODE_NAMES,
   EXIT_CODES,

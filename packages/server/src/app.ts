@@ -324,17 +324,12 @@ export function createApp(storage: Storage, options: AppOptions = {}): Hono<AppE
 
   // Leasing (protocol v1 addition): a worker takes a chunk of tasks at a time and posts their
   // outcomes in batches, so N tasks need N / chunk round trips instead of 2 N.
-  // A lease that runs out goes back to the pool; after 1 + `retries` attempts (the request's
-  // stored config) the task is lost instead. Read once per request: config never changes.
+  // A lease that runs out goes back to the pool; after the request's `maxAttempts` (a field of
+  // the stored request) the task is lost instead. Read once per request: it never changes.
   const maxAttempts = new Map<number, number | undefined>();
   const attemptsOf = (requestId: number): number | undefined => {
     if (maxAttempts.has(requestId)) return maxAttempts.get(requestId);
-    const config = storage.getRequest(requestId).config as { retries?: unknown } | null;
-    const retries = config?.retries;
-    const value =
-      typeof retries === 'number' && Number.isSafeInteger(retries) && retries >= 0
-        ? retries + 1
-        : undefined;
+    const value = storage.getRequest(requestId).maxAttempts ?? undefined;
     maxAttempts.set(requestId, value);
     return value;
   };

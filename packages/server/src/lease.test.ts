@@ -30,7 +30,7 @@ beforeEach(async () => {
     bytes('fn'),
     bytes('ns'),
     Array.from({ length: 10 }, (_, i) => bytes(`a${i + 1}`)),
-    { config: { retries: 1 } },
+    { maxAttempts: 2 },
   ));
 });
 
@@ -88,7 +88,7 @@ describe('POST /v1/requests/:requestId/lease', () => {
     const again = (await lease({ max: 1, leaseMs: 1 })).body as unknown as Leased;
     expect(again.tasks.map((t) => t.jobIndex)).toEqual([1]);
     await new Promise((r) => setTimeout(r, 10));
-    // retries: 1 → two attempts; the third lease finds task 1 out of attempts.
+    // maxAttempts: 2; the third lease finds task 1 out of attempts.
     const third = (await lease({ max: 1, leaseMs: 60_000 })).body as unknown as Leased;
     expect(third.tasks.map((t) => t.jobIndex)).toEqual([2]);
     const [one] = server.storage.getTaskStates(requestId);

@@ -1,16 +1,6 @@
 import { Deployer, type DeployerOptions, gridEngineCommands } from '@sheepdog/deployer';
 import type { Backend, JobSpec, Submission, TaskReport } from '../backend.js';
-import {
-  backendError,
-  CLOCK_SKEW_MS,
-  COMMAND_LIMIT,
-  describeExit,
-  leaseEnded,
-  remoteFolder,
-  renderJobFile,
-  type SchedulerTask,
-  signalName,
-} from './_kit/index.js';
+import * as kit from './_kit/index.js';
 
 /** Options of the {@link gridengine} backend. */
 export interface GridEngineOptions extends DeployerOptions {
@@ -33,8 +23,8 @@ export interface GridEngineOptions extends DeployerOptions {
 }
 
 /** Parses `qstat -g d` output; exported for tests. */
-export function parseQstat(text: string): SchedulerTask[] {
-  const tasks: SchedulerTask[] = [];
+export function parseQstat(text: string): kit.SchedulerTask[] {
+  const tasks: kit.SchedulerTask[] = [];
   for (const line of text.split('\n')) {
     const cols = line.trim().split(/\s+/);
     if (cols.length < 8 || !/^\d+$/.test(cols[0] ?? '')) continue;
@@ -86,8 +76,8 @@ export function describeAccounting(record: AccountingRecord): string {
     return `Grid Engine killed the task for going over a limit it enforces (${failed}); raise the -l h_rt (or h_cpu, h_vmem) request in geOpts`;
   }
   const status = record.exitStatus;
-  let how = describeExit(status);
-  if (status > 128 && signalName(status - 128) === 'SIGKILL')
+  let how = kit.describeExit(status);
+  if (status > 128 && kit.signalName(status - 128) === 'SIGKILL')
     how += ': deleted with qdel, killed by the out-of-memory killer, or it killed itself';
   return `the task ended without reporting: ${how}${failedCode === 0 ? '' : ` (Grid Engine: ${failed})`}`;
 }
@@ -97,7 +87,7 @@ export function describeAccounting(record: AccountingRecord): string {
  * submitted before it are some other job's.
  */
 function ownRecords(submission: Submission, qacct: string): AccountingRecord[] {
-  const earliest = submission.submittedAt - CLOCK_SKEW_MS;
+  const earliest = submission.submittedAt - kit.CLOCK_SKEW_MS;
   return parseQacct(qacct).filter((record) => {
     const qsubTime = Date.parse(record.qsubTime);
     return Number.isNaN(qsubTime) || qsubTime >= earliest;
@@ -130,14 +120,14 @@ function hasOption(opts: readonly string[], flag: string): boolean {
 function checkArraySize(spec: JobSpec): void {
   const { lease } = spec;
   if (lease !== undefined && lease.workers > MAX_ARRAY_TASKS) {
-    throw backendError(
+    throw kit.backendError(
       'gridengine',
       `${lease.workers} lease-mode workers are more than Grid Engine's array limit of ${MAX_ARRAY_TASKS} (max_aj_tasks); use fewer workers`,
       { requestId: spec.requestId },
     );
   }
   if (lease === undefined && spec.indices.length > MAX_ARRAY_TASKS) {
-    throw backendError(
+    throw kit.backendError(
       'gridengine',
       `${spec.indices.length} array tasks are more than Grid Engine's limit of ${MAX_ARRAY_TASKS} (max_aj_tasks); set workers to run them in lease mode`,
       { requestId: spec.requestId },
@@ -156,7 +146,7 @@ export function gridengine(options: GridEngineOptions): Backend {
   const shell = options.shell ?? '/usr/bin/node';
   // -wd, -o and -e must be absolute: relative ones are taken against the job's working
   // directory, and a missing output directory leaves the job in Eqw for ever.
-  const absoluteDirectory = remoteFolder(deployer, options.directory ?? '.sheepdog');
+  const absoluteDirectory = kit.remoteFolder(deployer, options.directory ?? '.sheepdog');
 
   function taskMap(submission: Submission): (taskId: number) => number {
     const contiguous = submission.meta?.contiguous !== false;
@@ -170,7 +160,7 @@ export function gridengine(options: GridEngineOptions): Backend {
     reasons: Map<number, string>,
   ): Promise<void> {
     const toIndex = taskMap(submission);
-    const detail = await deployer.exec(gridEngineCommands.job(submission.jobId), COMMAND_LIMIT);
+    const detail = await deployer.exec(gridEngineCommands.job(submission.jobId), kit.COMMAND_LIMIT);
     const why = /error reason\s+\d+:\s*(.*)/.exec(detail.stdout)?.[1];
     if (why)
       for (const taskId of errored)
@@ -179,7 +169,7 @@ export function gridengine(options: GridEngineOptions): Backend {
           `Grid Engine put the task in error state (Eqw): ${why.trim()}`,
         );
     for (const taskId of errored)
-      await deployer.exec(gridEngineCommands.cancel(submission.jobId, taskId), COMMAND_LIMIT);
+      await deployer.exec(gridEngineCommands.cancel(submission.jobId, taskId), kit.COMMAND_LIMIT);
   }
 
   return {
@@ -200,7 +190,7 @@ export function gridengine(options: GridEngineOptions): Backend {
           ? []
           : [['-tc', String(spec.maxRunning)]];
       const fileName = `sheepdog-${spec.requestId}-${submittedAt}.cjs`;
-      const text = renderJobFile(
+      const text = kit.renderJobFile(
         spec,
         contiguous ? { nArgs: spec.indices.length } : { indices: spec.indices },
         {
@@ -227,9 +217,9 @@ export function gridengine(options: GridEngineOptions): Backend {
       };
     },
     async status(submission: Submission): Promise<TaskReport> {
-      const result = await deployer.exec(gridEngineCommands.status(), COMMAND_LIMIT);
+      const result = await deployer.exec(gridEngineCommands.status(), kit.COMMAND_LIMIT);
       if (result.code !== 0) {
-        throw backendError(
+        throw kit.backendError(
           'gridengine',
           `qstat failed (exit ${result.code}): ${result.stderr.trim()}`,
         );
@@ -260,7 +250,7 @@ export function gridengine(options: GridEngineOptions): Backend {
     ): Promise<ReadonlyMap<number, string>> {
       const result = await deployer.exec(
         gridEngineCommands.accounting(submission.jobId),
-        COMMAND_LIMIT,
+        kit.COMMAND_LIMIT,
       );
       if (result.code !== 0) return new Map();
       if (submission.meta?.lease === true) {
@@ -269,7 +259,7 @@ export function gridengine(options: GridEngineOptions): Backend {
         const ends = ownRecords(submission, result.stdout)
           .filter((record) => record.exitStatus !== 0 || Number.parseInt(record.failed, 10) !== 0)
           .map((record) => ({ worker: record.taskId, how: describeAccounting(record) }));
-        return leaseEnded(indices, ends, submission.jobId);
+        return kit.leaseEnded(indices, ends, submission.jobId);
       }
       const wanted = new Set(indices);
       const toIndex = taskMap(submission);
@@ -283,10 +273,10 @@ export function gridengine(options: GridEngineOptions): Backend {
     async cancel(submission: Submission): Promise<void> {
       const result = await deployer.exec(
         gridEngineCommands.cancel(submission.jobId),
-        COMMAND_LIMIT,
+        kit.COMMAND_LIMIT,
       );
       if (result.code !== 0 && !/does not exist/.test(result.stderr + result.stdout)) {
-        throw backendError(
+        throw kit.backendError(
           'gridengine',
           `qdel ${submission.jobId} failed: ${result.stderr.trim()}`,
         );

@@ -6,17 +6,7 @@ import {
   slurmCommands,
 } from '@sheepdog/deployer';
 import type { Backend, JobSpec, Submission, TaskReport } from '../backend.js';
-import {
-  backendError,
-  COMMAND_LIMIT,
-  describeExit,
-  keptOnSuccess,
-  leaseEnded,
-  remoteFolder,
-  renderJobFile,
-  type SchedulerTask,
-  signalName,
-} from './_kit/index.js';
+import * as kit from './_kit/index.js';
 import { slurmArgs } from './slurm-opts.js';
 
 /** Options of the {@link slurm} backend. */
@@ -153,7 +143,7 @@ export function planSubmission(
   maxSpecLength: number = MAX_ARRAY_SPEC_LENGTH,
 ): PlannedPart[] {
   if (indices.length > limits.maxJobCount) {
-    throw backendError(
+    throw kit.backendError(
       'slurm',
       `${indices.length} tasks are more than this cluster's MaxJobCount of ${limits.maxJobCount} (SLURM counts every array task as a job); use fewer, larger tasks, or ask the administrators to raise MaxJobCount.`,
       { code: 'SUBMIT_FAILED' },
@@ -171,8 +161,8 @@ export function planSubmission(
 }
 
 /** Parses `squeue -h -r -o '%F|%K|%T'` output (`slurmCommands.status`); exported for tests. */
-export function parseSqueue(text: string): SchedulerTask[] {
-  const tasks: SchedulerTask[] = [];
+export function parseSqueue(text: string): kit.SchedulerTask[] {
+  const tasks: kit.SchedulerTask[] = [];
   for (const line of text.split('\n')) {
     const [jobId, task, state] = line.trim().split('|');
     const taskId = Number(task);
@@ -267,11 +257,11 @@ export function describeSacct(record: SacctRecord): string {
     case 'COMPLETED': {
       let how: string;
       if (signal > 0) {
-        const name = signalName(signal);
+        const name = kit.signalName(signal);
         how = `killed by ${name}`;
         if (name === 'SIGKILL')
           how += ' (scancel, a memory limit, the out-of-memory killer, or it killed itself)';
-      } else how = describeExit(exit);
+      } else how = kit.describeExit(exit);
       return `the task ended without reporting: ${how} (SLURM state ${record.state}, ExitCode ${record.exitCode})`;
     }
     default:
@@ -314,9 +304,9 @@ export function slurm(options: SlurmOptions): Backend {
   const accountingWaitMs = options.accountingWaitMs ?? 10_000;
   const { args: userArgs, hasOption } = slurmArgs(options.slurmOpts ?? []);
   // -o, -e and -D must be absolute: sbatch would take them against its own working directory.
-  const absoluteDirectory = remoteFolder(deployer, options.directory ?? '.sheepdog');
-  const clusterLimits = keptOnSuccess(async () => {
-    const result = await deployer.exec(slurmCommands.config(), COMMAND_LIMIT);
+  const absoluteDirectory = kit.remoteFolder(deployer, options.directory ?? '.sheepdog');
+  const clusterLimits = kit.keptOnSuccess(async () => {
+    const result = await deployer.exec(slurmCommands.config(), kit.COMMAND_LIMIT);
     return result.code === 0 ? parseLimits(result.stdout) : DEFAULT_LIMITS;
   });
 
@@ -331,7 +321,7 @@ export function slurm(options: SlurmOptions): Backend {
       const busy = /temporarily unavailable|unable to accept job/i.test(result.stderr)
         ? ' The cluster holds too many jobs (MaxJobCount, counting every array task); wait for some to end, or use fewer tasks.'
         : '';
-      throw backendError(
+      throw kit.backendError(
         'slurm',
         `sbatch failed on ${options.host} (exit ${result.code}): ${(result.stderr || result.stdout).trim()}.${busy} Command: ${command}`,
         { code: 'SUBMIT_FAILED' },
@@ -341,9 +331,9 @@ export function slurm(options: SlurmOptions): Backend {
   }
 
   async function cancelJobs(jobs: SlurmJobs): Promise<void> {
-    const result = await deployer.exec(slurmCommands.cancel(jobs), COMMAND_LIMIT);
+    const result = await deployer.exec(slurmCommands.cancel(jobs), kit.COMMAND_LIMIT);
     if (result.code !== 0) {
-      throw backendError(
+      throw kit.backendError(
         'slurm',
         `scancel ${jobs.jobIds.join(' ')} failed on ${options.host} (exit ${result.code}): ${result.stderr.trim()}`,
       );
@@ -357,7 +347,7 @@ export function slurm(options: SlurmOptions): Backend {
       const [dir, clusterLimit] = await Promise.all([absoluteDirectory(), clusterLimits()]);
       const lease = spec.lease;
       if (lease !== undefined && lease.workers >= clusterLimit.maxArraySize) {
-        throw backendError(
+        throw kit.backendError(
           'slurm',
           `${lease.workers} lease-mode workers do not fit this cluster's MaxArraySize of ${clusterLimit.maxArraySize}; use at most ${clusterLimit.maxArraySize - 1} workers.`,
           { code: 'SUBMIT_FAILED' },
@@ -384,7 +374,7 @@ export function slurm(options: SlurmOptions): Backend {
         for (const [i, part] of planned.entries()) {
           const fileName = `sheepdog-${spec.requestId}-${submittedAt}${planned.length > 1 ? `-${i + 1}` : ''}.cjs`;
           const args = [`--array=${part.array}${throttle}`, ...defaults, ...userArgs];
-          const text = renderJobFile(
+          const text = kit.renderJobFile(
             spec,
             part.mapped ? { indices: part.indices } : { nArgs: part.indices.length },
             {
@@ -426,18 +416,18 @@ export function slurm(options: SlurmOptions): Backend {
       const parts = partsOf(submission);
       const byJob = new Map(parts.map((part) => [part.jobId, part]));
       const command = slurmCommands.status(jobsOf(parts, submission.meta?.cluster));
-      let result = await deployer.exec(command, COMMAND_LIMIT);
+      let result = await deployer.exec(command, kit.COMMAND_LIMIT);
       // An id slurmctld has forgotten (MinJobAge after the end) is not an error: nothing is left.
       const forgotten = (): boolean => /Invalid job id/i.test(result.stderr);
       if (result.code !== 0 && !forgotten()) {
         // slurmctld can be briefly unreachable (restart, busy): ask once more before failing.
         await sleep(1000);
-        result = await deployer.exec(command, COMMAND_LIMIT);
+        result = await deployer.exec(command, kit.COMMAND_LIMIT);
       }
       const active = new Set<number>();
       if (result.code !== 0) {
         if (forgotten()) return { active };
-        throw backendError(
+        throw kit.backendError(
           'slurm',
           `squeue failed on ${options.host} (exit ${result.code}): ${result.stderr.trim()}; check that slurmctld is up ('scontrol ping')`,
         );
@@ -468,7 +458,7 @@ export function slurm(options: SlurmOptions): Backend {
       const reasons = new Map<number, string>();
       const deadline = Date.now() + accountingWaitMs;
       for (;;) {
-        const result = await deployer.exec(command, COMMAND_LIMIT);
+        const result = await deployer.exec(command, kit.COMMAND_LIMIT);
         // Accounting disabled (no slurmdbd) or unreachable: nothing to explain with.
         if (result.code !== 0) return reasons;
         if (submission.meta?.lease === true) {
@@ -479,7 +469,7 @@ export function slurm(options: SlurmOptions): Backend {
             const ends = records
               .filter((record) => !record.state.startsWith('COMPLETED'))
               .map((record) => ({ worker: record.taskId, how: describeSacct(record) }));
-            return leaseEnded(indices, ends, submission.jobId);
+            return kit.leaseEnded(indices, ends, submission.jobId);
           }
           if (Date.now() >= deadline) return reasons;
           await sleep(1000);
