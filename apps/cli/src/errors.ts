@@ -1,3 +1,5 @@
+import { errorGuard, PartError } from '@sheepdog/protocol';
+
 /**
  * Codes carried by {@link CliError}. Test them with {@link isCliError}.
  *
@@ -20,32 +22,26 @@ const EXIT_STATUS: Record<CliErrorCode, number> = {
   RUN_FAILED: 1,
 };
 
-/** The one error class of `@sheepdog/cli`; the command prints its message and exits with `exitStatus`. */
-export class CliError extends Error {
-  /** What went wrong, from the table on {@link CliErrorCode}. */
-  readonly code: CliErrorCode;
-  /** Which part of Sheepdog raised it: printed as `[sheepdog] [cli]` before the message. */
+/** The one error class of `@sheepdog/cli`; the command prints it and exits with `exitStatus`. */
+export class CliError extends PartError<CliErrorCode> {
+  override readonly name = 'CliError';
   readonly origin = 'cli';
   /** The process exit status this error ends the command with. */
   readonly exitStatus: number;
 
+  /**
+   * @param code - what went wrong, from {@link CliErrorCode}
+   * @param message - what happened and what to do, without a prefix
+   * @param options - `cause` when wrapping another error
+   */
   constructor(code: CliErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'CliError';
-    this.code = code;
+    super(code, message, options);
     this.exitStatus = EXIT_STATUS[code];
   }
 }
 
-/**
- * Whether `error` is a {@link CliError}, with `code` when one is given. It checks the name and
- * code rather than `instanceof`, so an error from another copy of the package counts too.
- */
-export function isCliError(error: unknown, code?: CliErrorCode): error is CliError {
-  if (!(error instanceof Error) || error.name !== 'CliError') return false;
-  const own = (error as { code?: unknown }).code;
-  return code === undefined ? (CLI_ERROR_CODES as readonly unknown[]).includes(own) : own === code;
-}
+/** Whether `error` is a {@link CliError} (with `code`, when given), by name and code. */
+export const isCliError = errorGuard<CliError, CliErrorCode>('CliError', CLI_ERROR_CODES);
 
 /** A {@link CliError} `USAGE` that lists every problem, one per line, so they can be fixed in one go. */
 export function usageError(what: string, problems: readonly string[]): CliError {

@@ -1,3 +1,4 @@
+import { errorGuard, PartError } from '@sheepdog/protocol';
 /**
  * Codes carried by {@link SheepdogError}; test them with {@link isSheepdogError}.
  *
@@ -63,10 +64,9 @@ export interface SheepdogErrorOptions {
 }
 
 /** The one error class of the `sheepdog` package. */
-export class SheepdogError extends Error {
-  /** What went wrong, from the table on {@link SheepdogErrorCode}. */
-  readonly code: SheepdogErrorCode;
-  /** Which part of Sheepdog raised it; {@link formatError} prints it as `[sheepdog]`. */
+export class SheepdogError extends PartError<SheepdogErrorCode> {
+  override readonly name = 'SheepdogError';
+  /** Core's own errors; {@link formatError} prints them as `[sheepdog]` alone. */
   readonly origin = 'core';
   /** The request the error is about, when there is one. */
   readonly requestId: number | undefined;
@@ -86,9 +86,7 @@ export class SheepdogError extends Error {
    * @param options - the cause, the request and what it carries
    */
   constructor(code: SheepdogErrorCode, message: string, options: SheepdogErrorOptions = {}) {
-    super(message, 'cause' in options ? { cause: options.cause } : undefined);
-    this.name = 'SheepdogError';
-    this.code = code;
+    super(code, message, options);
     this.requestId = options.requestId;
     this.results = options.results;
     this.states = options.states;
@@ -96,17 +94,11 @@ export class SheepdogError extends Error {
   }
 }
 
-/**
- * Whether `error` is a {@link SheepdogError}, with `code` when one is given. It checks the name
- * and code rather than `instanceof`, so an error from another copy of the package counts too.
- */
-export function isSheepdogError(error: unknown, code?: SheepdogErrorCode): error is SheepdogError {
-  if (!(error instanceof Error) || error.name !== 'SheepdogError') return false;
-  const own = (error as { code?: unknown }).code;
-  return code === undefined
-    ? (SHEEPDOG_ERROR_CODES as readonly unknown[]).includes(own)
-    : own === code;
-}
+/** Whether `error` is a {@link SheepdogError} (with `code`, when given), by name and code. */
+export const isSheepdogError = errorGuard<SheepdogError, SheepdogErrorCode>(
+  'SheepdogError',
+  SHEEPDOG_ERROR_CODES,
+);
 
 /**
  * The part of Sheepdog an error comes from (`storage`, `deployer`, `core`, …): every Sheepdog

@@ -1,8 +1,9 @@
 export type { RequestSummary, TaskState } from '@sheepdog/storage';
 export type { Backend, JobSpec, Submission, TaskReport } from './backend.js';
-export { type GridEngineOptions, gridengine } from './backends/gridengine.js';
+export type { GridEngineOptions } from './backends/gridengine.js';
+export { gridengine, slurm } from './backends/lazy.js';
 export { type LocalBackendOptions, local } from './backends/local.js';
-export { type SlurmOptions, slurm } from './backends/slurm.js';
+export type { SlurmOptions } from './backends/slurm.js';
 export {
   type BuiltinBackendName,
   builtinBackends,

@@ -1,15 +1,11 @@
 import { posix } from 'node:path';
 import { DeployerError } from './deployer-error.js';
+import { gridEngineCommands, parseQsubJobId } from './gridengine.js';
 import { commandError } from './internal/command-error.js';
-import {
-  type ConnectContext,
-  connectHost,
-  notStarted,
-  type SshConnection,
-} from './internal/connection.js';
+import type { ConnectContext, SshConnection } from './internal/connection.js';
+import { notStarted } from './internal/not-started.js';
 import { ensureDirectory, realpath, remotePath, writePrivateFile } from './internal/sftp.js';
 import { expandTilde, readSshConfig, resolveHost } from './internal/ssh-config.js';
-import { parseQsubJobId } from './qsub.js';
 import { shellQuote } from './shell-quote.js';
 
 /** How to reach the server. Explicit options win over `~/.ssh/config`. */
@@ -225,7 +221,10 @@ export class Deployer {
     this.#options = { ...options };
   }
 
-  #connect(): Promise<SshConnection> {
+  async #connect(): Promise<SshConnection> {
+    // The SSH layer (ssh2 and its crypto) loads on the first connection, not with this module:
+    // a program that never connects, like a local-only map, never pays for it.
+    const { connectHost } = await import('./internal/connection.js');
     const options = this.#options;
     const config = readSshConfig(options.sshConfigFile);
     const settings = resolveHost(config, options.host, { port: options.port, user: options.user });
@@ -364,17 +363,7 @@ export class Deployer {
   ): Promise<string> {
     const file = checkFileName(options.fileName ?? jobFileName(requestId));
     const qsub = options.qsub ?? 'qsub';
-    const command = [
-      'cd',
-      shellQuote(remotePath(directory)),
-      '&&',
-      shellQuote(qsub),
-      '-terse',
-      '-C',
-      shellQuote(options.directivePrefix ?? '//$'),
-      ...(options.args ?? []).map(shellQuote),
-      shellQuote(file),
-    ].join(' ');
+    const command = gridEngineCommands.submit(directory, file, options);
     return this.#withConnection(async (connection) => {
       const result = await execOn(connection, command, { loginShell: options.loginShell === true });
       const host = connection.label;

@@ -13,5 +13,7 @@ export {
   type DeployerErrorDetails,
   isDeployerError,
 } from './deployer-error.js';
-export { parseQsubJobId } from './qsub.js';
+// The scheduler command lines: every export of these two modules is public.
+export * from './gridengine.js';
 export { shellQuote } from './shell-quote.js';
+export * from './slurm.js';

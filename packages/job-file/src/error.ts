@@ -1,3 +1,5 @@
+import { errorGuard, PartError } from '@sheepdog/protocol';
+
 /**
  * Why a job file could not be rendered.
  *
@@ -17,32 +19,13 @@ export const JOB_FILE_ERROR_CODES = [
 export type JobFileErrorCode = (typeof JOB_FILE_ERROR_CODES)[number];
 
 /** The one error class of `@sheepdog/job-file`; test it with {@link isJobFileError}. */
-export class JobFileError extends Error {
-  /** Which problem this is; see {@link JobFileErrorCode} for the table. */
-  readonly code: JobFileErrorCode;
-  /** Which part of Sheepdog raised it: printed as `[sheepdog] [job-file]` before the message. */
+export class JobFileError extends PartError<JobFileErrorCode> {
+  override readonly name = 'JobFileError';
   readonly origin = 'job-file';
-
-  /**
-   * @param code - Which problem this is.
-   * @param message - What went wrong and what to do; without a prefix: printers add `[sheepdog] [job-file]`.
-   * @param options - `cause` when wrapping another error.
-   */
-  constructor(code: JobFileErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'JobFileError';
-    this.code = code;
-  }
 }
 
-/**
- * Whether `error` is a {@link JobFileError}, with `code` when one is given. It checks the name and
- * code rather than `instanceof`, so an error from another copy of the package counts too.
- */
-export function isJobFileError(error: unknown, code?: JobFileErrorCode): error is JobFileError {
-  if (!(error instanceof Error) || error.name !== 'JobFileError') return false;
-  const own = (error as { code?: unknown }).code;
-  return code === undefined
-    ? (JOB_FILE_ERROR_CODES as readonly unknown[]).includes(own)
-    : own === code;
-}
+/** Whether `error` is a {@link JobFileError} (with `code`, when given), by name and code. */
+export const isJobFileError = errorGuard<JobFileError, JobFileErrorCode>(
+  'JobFileError',
+  JOB_FILE_ERROR_CODES,
+);

@@ -1,3 +1,5 @@
+import { errorGuard, PartError } from '@sheepdog/protocol';
+
 /**
  * Why a value or function cannot travel to a worker, or why a payload cannot be read back.
  *
@@ -41,35 +43,13 @@ export const SERIALIZE_ERROR_CODES = [
 export type SerializeErrorCode = (typeof SERIALIZE_ERROR_CODES)[number];
 
 /** The one error class of `@sheepdog/serialize`; test it with {@link isSerializeError}. */
-export class SerializeError extends Error {
-  /** Which problem this is; see {@link SerializeErrorCode} for the table. */
-  readonly code: SerializeErrorCode;
-  /** Which part of Sheepdog raised it: printed as `[sheepdog] [serialize]` before the message. */
+export class SerializeError extends PartError<SerializeErrorCode> {
+  override readonly name = 'SerializeError';
   readonly origin = 'serialize';
-
-  /**
-   * @param code - Which problem this is.
-   * @param message - What went wrong and what to do; without a prefix: printers add `[sheepdog] [serialize]`.
-   * @param options - `cause` when wrapping another error.
-   */
-  constructor(code: SerializeErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'SerializeError';
-    this.code = code;
-  }
 }
 
-/**
- * Whether `error` is a {@link SerializeError}, with `code` when one is given. It checks the name and
- * code rather than `instanceof`, so an error from another copy of the package counts too.
- */
-export function isSerializeError(
-  error: unknown,
-  code?: SerializeErrorCode,
-): error is SerializeError {
-  if (!(error instanceof Error) || error.name !== 'SerializeError') return false;
-  const own = (error as { code?: unknown }).code;
-  return code === undefined
-    ? (SERIALIZE_ERROR_CODES as readonly unknown[]).includes(own)
-    : own === code;
-}
+/** Whether `error` is a {@link SerializeError} (with `code`, when given), by name and code. */
+export const isSerializeError = errorGuard<SerializeError, SerializeErrorCode>(
+  'SerializeError',
+  SERIALIZE_ERROR_CODES,
+);

@@ -1,12 +1,31 @@
 import { isUtf8 } from 'node:buffer';
-import type { Storage, StorageErrorCode } from '@sheepdog/storage';
+import {
+  decodeOutcomeFrames,
+  type JsonOutcome,
+  type LeaseAnswer,
+  type LeaseBody,
+  MAX_JSON_OUTCOMES,
+  MAX_LEASE_MS,
+  MAX_LEASE_TASKS,
+  OUTCOME_FRAMES_TYPE,
+  type OutcomeFrame,
+  type OutcomeKind,
+  type RenewAnswer,
+  type RenewBody,
+  type ResultsAnswer,
+  ROUTES,
+  type SubmitAnswer,
+  type TaskAnswer,
+  type WireErrorBody,
+  type WireErrorCode,
+} from '@sheepdog/protocol';
+import { isStorageError, type Storage, type StorageErrorCode } from '@sheepdog/storage';
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit as bodyLimitMiddleware } from 'hono/body-limit';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
 import { GroupCommit } from './internal/group-commit.js';
 import { tokenMatches } from './internal/token.js';
-import { decodeOutcomeFrames, OUTCOME_FRAMES_TYPE, type OutcomeFrame } from './outcome-frames.js';
 import { ServerError } from './server-error.js';
 
 /** Largest request body accepted by default: 64 MiB. */
@@ -19,7 +38,7 @@ export interface TaskEvent {
   /** The task's job index (1..N). */
   jobIndex: number;
   /** What arrived. */
-  kind: 'result' | 'error';
+  kind: OutcomeKind;
 }
 
 /** Options of {@link createApp}. */
@@ -35,44 +54,6 @@ export interface AppOptions {
    */
   onTask?: (event: TaskEvent) => void;
 }
-
-/**
- * Error codes of the JSON body `{ error: { code, message } }` that every non-2xx answer carries.
- *
- * | status | code | when |
- * |---|---|---|
- * | 400 | `INVALID_PARAMS` | `requestId` or `jobIndex` in the path is not a positive safe integer |
- * | 400 | `INVALID_BODY` | the body is empty, or an error body is not UTF-8 text |
- * | 401 | `MISSING_TOKEN` | no `Authorization: Bearer <token>` header |
- * | 401 | `INVALID_TOKEN` | the token is not this request's token |
- * | 404 | `UNKNOWN_REQUEST` | no request with this id in the server's database |
- * | 404 | `UNKNOWN_TASK` | the request has no task with this job index |
- * | 404 | `NOT_FOUND` | no such endpoint |
- * | 409 | `TASK_CANCELLED` | the task was cancelled: no details are served and no result is accepted |
- * | 413 | `BODY_TOO_LARGE` | the body is over the server's `bodyLimit` |
- * | 415 | `UNSUPPORTED_MEDIA_TYPE` | a body sent as a form or JSON instead of raw bytes |
- * | 503 | `STORAGE_UNAVAILABLE` | the database failed or is closing; retry later |
- * | 500 | `INTERNAL` | anything else |
- */
-export type WireErrorCode =
-  | 'INVALID_PARAMS'
-  | 'INVALID_BODY'
-  | 'MISSING_TOKEN'
-  | 'INVALID_TOKEN'
-  | 'UNKNOWN_REQUEST'
-  | 'UNKNOWN_TASK'
-  | 'NOT_FOUND'
-  | 'TASK_CANCELLED'
-  | 'BODY_TOO_LARGE'
-  | 'UNSUPPORTED_MEDIA_TYPE'
-  | 'STORAGE_UNAVAILABLE'
-  | 'INTERNAL';
-
-const TASK_PATH = '/v1/requests/:requestId/tasks/:jobIndex';
-const REQUEST_PATH = '/v1/requests/:requestId';
-
-/** Longest lease a worker may ask for: a day. */
-const MAX_LEASE_MS = 24 * 60 * 60 * 1000;
 
 const idParam = (name: string) =>
   z
@@ -90,18 +71,18 @@ const taskParams = z.object({
 
 const leaseBody = z
   .object({
-    max: z.number().int().min(1).max(10_000),
+    max: z.number().int().min(1).max(MAX_LEASE_TASKS),
     leaseMs: z.number().int().min(1).max(MAX_LEASE_MS),
     withCode: z.boolean().optional(),
   })
-  .strict();
+  .strict() satisfies z.ZodType<LeaseBody>;
 
 const renewBody = z
   .object({
-    indices: z.array(z.number().int().min(1)).max(10_000),
+    indices: z.array(z.number().int().min(1)).max(MAX_LEASE_TASKS),
     leaseMs: z.number().int().min(1).max(MAX_LEASE_MS),
   })
-  .strict();
+  .strict() satisfies z.ZodType<RenewBody>;
 
 const jsonOutcomes = z
   .array(
@@ -116,7 +97,7 @@ const jsonOutcomes = z
         error: 'each item carries exactly one of "result" and "error" (base64)',
       }),
   )
-  .max(100_000);
+  .max(MAX_JSON_OUTCOMES) satisfies z.ZodType<JsonOutcome[]>;
 
 const resultBody = z.instanceof(Uint8Array).refine((body) => body.length > 0, {
   error: 'the result body is empty: send the serialised result as raw bytes',
@@ -154,7 +135,7 @@ const STORAGE_STATUS: Partial<Record<StorageErrorCode, [ContentfulStatusCode, Wi
 };
 
 /** Failures of the server's own database: a worker should retry; the operator should know. */
-const STORAGE_UNAVAILABLE = new Set<string>(['DATABASE_ERROR', 'CLOSED']);
+const STORAGE_UNAVAILABLE = new Set<StorageErrorCode>(['DATABASE_ERROR', 'CLOSED']);
 
 /** Hono environment of the app: the validated ids that the auth middleware hands to handlers. */
 export type AppEnv = { Variables: { requestId: number; jobIndex: number } };
@@ -207,7 +188,7 @@ export function createApp(storage: Storage, options: AppOptions = {}): Hono<AppE
     try {
       hexes = storage.getTokenHashes(requestId);
     } catch (error) {
-      if (isStorageError(error) && error.code === 'UNKNOWN_REQUEST') {
+      if (isStorageError(error, 'UNKNOWN_REQUEST')) {
         throw new WireError(
           404,
           'UNKNOWN_REQUEST',
@@ -306,7 +287,7 @@ export function createApp(storage: Storage, options: AppOptions = {}): Hono<AppE
 
   const stored = (c: Context<AppEnv>, kind: TaskEvent['kind'], isNew: boolean): Response => {
     if (isNew) onTask?.({ requestId: c.get('requestId'), jobIndex: c.get('jobIndex'), kind });
-    return c.json({ ok: true, duplicate: !isNew });
+    return c.json({ ok: true, duplicate: !isNew } satisfies SubmitAnswer);
   };
 
   const app = new Hono<AppEnv>();
@@ -314,16 +295,16 @@ export function createApp(storage: Storage, options: AppOptions = {}): Hono<AppE
   // The per-task writes of v1 (a task's start, its result or error) commit in groups.
   const group = new GroupCommit(storage);
 
-  app.get(TASK_PATH, authorize, async (c) => {
+  app.get(ROUTES.task, authorize, async (c) => {
     const requestId = c.get('requestId');
     const jobIndex = c.get('jobIndex');
     const [func, ns, args] = storage.getDetails(requestId, jobIndex);
     // Refuses a cancelled task, so its worker stops instead of running it.
     await group.run(() => storage.markRunning(requestId, jobIndex));
-    return c.json({ func: base64(func), ns: base64(ns), args: base64(args) });
+    return c.json({ func: base64(func), ns: base64(ns), args: base64(args) } satisfies TaskAnswer);
   });
 
-  app.post(`${TASK_PATH}/result`, authorize, limit, async (c) => {
+  app.post(ROUTES.result, authorize, limit, async (c) => {
     const body = await readBody(c, resultBody);
     const requestId = c.get('requestId');
     const jobIndex = c.get('jobIndex');
@@ -334,7 +315,7 @@ export function createApp(storage: Storage, options: AppOptions = {}): Hono<AppE
     );
   });
 
-  app.post(`${TASK_PATH}/error`, authorize, limit, async (c) => {
+  app.post(ROUTES.error, authorize, limit, async (c) => {
     const body = await readBody(c, errorBody);
     const requestId = c.get('requestId');
     const jobIndex = c.get('jobIndex');
@@ -343,22 +324,17 @@ export function createApp(storage: Storage, options: AppOptions = {}): Hono<AppE
 
   // Leasing (protocol v1 addition): a worker takes a chunk of tasks at a time and posts their
   // outcomes in batches, so N tasks need N / chunk round trips instead of 2 N.
-  // A lease that runs out goes back to the pool; after 1 + `retries` attempts (the request's
-  // stored config) the task is lost instead. Read once per request: config never changes.
+  // A lease that runs out goes back to the pool; after the request's `maxAttempts` (a field of
+  // the stored request) the task is lost instead. Read once per request: it never changes.
   const maxAttempts = new Map<number, number | undefined>();
   const attemptsOf = (requestId: number): number | undefined => {
     if (maxAttempts.has(requestId)) return maxAttempts.get(requestId);
-    const config = storage.getRequest(requestId).config as { retries?: unknown } | null;
-    const retries = config?.retries;
-    const value =
-      typeof retries === 'number' && Number.isSafeInteger(retries) && retries >= 0
-        ? retries + 1
-        : undefined;
+    const value = storage.getRequest(requestId).maxAttempts ?? undefined;
     maxAttempts.set(requestId, value);
     return value;
   };
 
-  app.post(`${REQUEST_PATH}/lease`, authorize, limit, async (c) => {
+  app.post(ROUTES.lease, authorize, limit, async (c) => {
     const requestId = c.get('requestId');
     const { max, leaseMs, withCode } = await readJson(c, leaseBody, 'lease', '{"max", "leaseMs"}');
     const maxAttemptsOfRequest = attemptsOf(requestId);
@@ -367,12 +343,9 @@ export function createApp(storage: Storage, options: AppOptions = {}): Hono<AppE
       leaseMs,
       ...(maxAttemptsOfRequest === undefined ? {} : { maxAttempts: maxAttemptsOfRequest }),
     });
-    const answer: {
-      func?: string;
-      ns?: string;
-      tasks: { jobIndex: number; args: string }[];
-      retryAfterMs?: number;
-    } = { tasks: tasks.map((t) => ({ jobIndex: t.jobIndex, args: base64(t.args) })) };
+    const answer: LeaseAnswer = {
+      tasks: tasks.map((t) => ({ jobIndex: t.jobIndex, args: base64(t.args) })),
+    };
     if (tasks.length === 0) {
       // Other workers' leases are still out: one may belong to a dead worker.
       const until = storage.nextLeaseExpiry(requestId);
@@ -388,14 +361,14 @@ export function createApp(storage: Storage, options: AppOptions = {}): Hono<AppE
 
   // A worker whose tasks outlast their lease renews it while they run, so a long task is not
   // handed to another worker or counted as a lost attempt.
-  app.post(`${REQUEST_PATH}/lease/renew`, authorize, limit, async (c) => {
+  app.post(ROUTES.renew, authorize, limit, async (c) => {
     const requestId = c.get('requestId');
     const { indices, leaseMs } = await readJson(c, renewBody, 'renew', '{"indices", "leaseMs"}');
     const renewed = await group.run(() => storage.renewLeases(requestId, indices, leaseMs));
-    return c.json({ renewed });
+    return c.json({ renewed } satisfies RenewAnswer);
   });
 
-  app.post(`${REQUEST_PATH}/results`, authorize, limit, async (c) => {
+  app.post(ROUTES.results, authorize, limit, async (c) => {
     const requestId = c.get('requestId');
     const mediaType = (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
     const body = new Uint8Array(await c.req.arrayBuffer());
@@ -455,7 +428,7 @@ export function createApp(storage: Storage, options: AppOptions = {}): Hono<AppE
         }
       });
     }
-    return c.json({ ok: true, statuses });
+    return c.json({ ok: true, statuses } satisfies ResultsAnswer);
   });
 
   app.notFound((c) =>
@@ -470,9 +443,9 @@ export function createApp(storage: Storage, options: AppOptions = {}): Hono<AppE
   app.onError((error, c) => {
     if (error instanceof WireError) return fail(c, error.status, error.code, error.message);
     if (isStorageError(error)) {
-      const mapped = STORAGE_STATUS[error.code as StorageErrorCode];
-      // Storage messages are written for the caller; only the package prefix is dropped.
-      if (mapped !== undefined) return fail(c, mapped[0], mapped[1], withoutPrefix(error.message));
+      const mapped = STORAGE_STATUS[error.code];
+      // Storage messages are written for the caller, and carry no package prefix.
+      if (mapped !== undefined) return fail(c, mapped[0], mapped[1], error.message);
       if (STORAGE_UNAVAILABLE.has(error.code)) {
         warn(error);
         return fail(
@@ -502,20 +475,7 @@ function fail(
   message: string,
 ): Response {
   if (status === 401) c.header('WWW-Authenticate', 'Bearer realm="sheepdog"');
-  return c.json({ error: { code, message } }, status);
-}
-
-/** `code`, not `instanceof`: the storage package may be loaded twice in one process. */
-function isStorageError(error: unknown): error is Error & { code: string } {
-  return (
-    error instanceof Error &&
-    error.name === 'StorageError' &&
-    typeof (error as { code?: unknown }).code === 'string'
-  );
-}
-
-function withoutPrefix(message: string): string {
-  return message.replace(/^\[sheepdog\] \[storage\] /, '');
+  return c.json({ error: { code, message } } satisfies WireErrorBody, status);
 }
 
 function warn(error: Error): void {

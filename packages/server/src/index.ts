@@ -2,13 +2,22 @@
  * `@sheepdog/server`: the HTTP server Sheepdog workers fetch tasks from and post results to.
  * @module
  */
+
+// What the worker and the server agree on lives in @sheepdog/protocol; these were exported from
+// here before it existed, and still are.
+export {
+  decodeOutcomeFrames,
+  encodeOutcomeFrames,
+  OUTCOME_FRAMES_TYPE,
+  type OutcomeFrame,
+  type WireErrorCode,
+} from '@sheepdog/protocol';
 export {
   type AppEnv,
   type AppOptions,
   createApp,
   DEFAULT_BODY_LIMIT,
   type TaskEvent,
-  type WireErrorCode,
 } from './app.js';
 export {
   addRequestToken,
@@ -16,12 +25,6 @@ export {
   createRequest,
   createRequestAsync,
 } from './create-request.js';
-export {
-  decodeOutcomeFrames,
-  encodeOutcomeFrames,
-  OUTCOME_FRAMES_TYPE,
-  type OutcomeFrame,
-} from './outcome-frames.js';
 export { getServer, type ServerOptions, type SheepdogServer, type TaskListener } from './server.js';
 export {
   isServerError,

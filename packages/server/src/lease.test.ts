@@ -2,10 +2,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { encodeOutcomeFrames, OUTCOME_FRAMES_TYPE } from '@sheepdog/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TaskEvent } from './app.js';
 import { createRequest } from './create-request.js';
-import { decodeOutcomeFrames, encodeOutcomeFrames, OUTCOME_FRAMES_TYPE } from './outcome-frames.js';
 import { getServer, type SheepdogServer } from './server.js';
 
 const enc = new TextEncoder();
@@ -30,7 +30,7 @@ beforeEach(async () => {
     bytes('fn'),
     bytes('ns'),
     Array.from({ length: 10 }, (_, i) => bytes(`a${i + 1}`)),
-    { config: { retries: 1 } },
+    { maxAttempts: 2 },
   ));
 });
 
@@ -88,7 +88,7 @@ describe('POST /v1/requests/:requestId/lease', () => {
     const again = (await lease({ max: 1, leaseMs: 1 })).body as unknown as Leased;
     expect(again.tasks.map((t) => t.jobIndex)).toEqual([1]);
     await new Promise((r) => setTimeout(r, 10));
-    // retries: 1 → two attempts; the third lease finds task 1 out of attempts.
+    // maxAttempts: 2; the third lease finds task 1 out of attempts.
     const third = (await lease({ max: 1, leaseMs: 60_000 })).body as unknown as Leased;
     expect(third.tasks.map((t) => t.jobIndex)).toEqual([2]);
     const [one] = server.storage.getTaskStates(requestId);
@@ -178,19 +178,5 @@ describe('POST /v1/requests/:requestId/results', () => {
     ]);
     expect((await post('results', big, OUTCOME_FRAMES_TYPE)).status).toBe(413);
     expect(server.storage.countResultsAndErrors(requestId)).toBe(0);
-  });
-});
-
-describe('outcome frames', () => {
-  it('round-trip', () => {
-    const frames = [
-      { jobIndex: 7, kind: 'result' as const, payload: bytes('seven') },
-      { jobIndex: 70000, kind: 'error' as const, payload: bytes('Error') },
-    ];
-    const decoded = decodeOutcomeFrames(encodeOutcomeFrames(frames));
-    expect(Array.isArray(decoded) && decoded.map((f) => [f.jobIndex, f.kind])).toEqual([
-      [7, 'result'],
-      [70000, 'error'],
-    ]);
   });
 });

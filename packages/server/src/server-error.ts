@@ -1,3 +1,5 @@
+import { errorGuard, PartError } from '@sheepdog/protocol';
+
 /**
  * What went wrong, as a stable string; test it with {@link isServerError}, not the message.
  *
@@ -21,32 +23,13 @@ export const SERVER_ERROR_CODES = [
 export type ServerErrorCode = (typeof SERVER_ERROR_CODES)[number];
 
 /** The one error class of `@sheepdog/server`; its message says what to do about it. */
-export class ServerError extends Error {
-  /** Stable reason for the failure; see {@link ServerErrorCode}. */
-  readonly code: ServerErrorCode;
-  /** Which part of Sheepdog raised it: printed as `[sheepdog] [server]` before the message. */
+export class ServerError extends PartError<ServerErrorCode> {
+  override readonly name = 'ServerError';
   readonly origin = 'server';
-
-  /**
-   * @param code - stable reason, see {@link ServerErrorCode}
-   * @param message - what happened and what to do; without a prefix: printers add `[sheepdog] [server]`
-   * @param options - `cause`: the underlying error, when wrapping one
-   */
-  constructor(code: ServerErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ServerError';
-    this.code = code;
-  }
 }
 
-/**
- * Whether `error` is a {@link ServerError}, with `code` when one is given. It checks the name and
- * code rather than `instanceof`, so an error from another copy of the package counts too.
- */
-export function isServerError(error: unknown, code?: ServerErrorCode): error is ServerError {
-  if (!(error instanceof Error) || error.name !== 'ServerError') return false;
-  const own = (error as { code?: unknown }).code;
-  return code === undefined
-    ? (SERVER_ERROR_CODES as readonly unknown[]).includes(own)
-    : own === code;
-}
+/** Whether `error` is a {@link ServerError} (with `code`, when given), by name and code. */
+export const isServerError = errorGuard<ServerError, ServerErrorCode>(
+  'ServerError',
+  SERVER_ERROR_CODES,
+);

@@ -13,7 +13,7 @@ import {
 } from './test/fixture.js';
 
 const temp = useTempStorage('sheepdog-storage-');
-const addRequest = (): number => temp.storage.newRequest(F, NS, ARGS);
+const { addRequest } = temp;
 
 const rawAll = rawQuery(temp);
 

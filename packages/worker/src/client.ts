@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
+import { routeUrl, type SubmitAnswer, type TaskAnswer } from '@sheepdog/protocol';
 import { buildFunction, decodeValue, encodeValue, SerializeError } from '@sheepdog/serialize';
 import { WorkerError } from './error.js';
 import {
@@ -48,13 +49,6 @@ export type TaskOutcome =
       /** The error payload that is posted: the stack, or `String(thrown)` for a non-Error. */
       text: string;
     };
-
-/** The server's answer to a posted result or error. */
-export interface SubmitAnswer {
-  ok: boolean;
-  /** True when this task had already reported; the first report wins. */
-  duplicate: boolean;
-}
 
 /** The error payload for a thrown value: its stack when it has one, else `String(thrown)`. */
 export function errorText(thrown: unknown): string {
@@ -156,8 +150,8 @@ export class Client {
     this.print = options.print ?? true;
   }
 
-  private taskUrl(suffix = ''): URL {
-    return new URL(`v1/requests/${this.requestId}/tasks/${this.jobIndex}${suffix}`, this.base);
+  private taskUrl(route: 'task' | 'result' | 'error'): URL {
+    return routeUrl(this.base, route, { requestId: this.requestId, jobIndex: this.jobIndex });
   }
 
   private log = (line: string): void => {
@@ -169,10 +163,11 @@ export class Client {
    * @throws {WorkerError} `HTTP_FAILED`, `HTTP_STATUS` or `BAD_RESPONSE`.
    */
   async getDetails(): Promise<TaskDetails> {
-    const body = await request(this.taskUrl(), 'GET', this.token, undefined, this.http, this.log);
-    let parsed: Record<string, unknown>;
+    const url = this.taskUrl('task');
+    const body = await request(url, 'GET', this.token, undefined, this.http, this.log);
+    let parsed: Partial<Record<keyof TaskAnswer, unknown>>;
     try {
-      parsed = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+      parsed = JSON.parse(body.toString('utf8')) as Partial<Record<keyof TaskAnswer, unknown>>;
     } catch (error) {
       throw new WorkerError(
         'BAD_RESPONSE',
@@ -244,7 +239,7 @@ export class Client {
       throw new WorkerError('OUT_OF_ORDER', 'submitResults() needs run() first (or call go()).');
     }
     return outcome.kind === 'result'
-      ? this.post('/result', outcome.payload)
+      ? this.post('result', outcome.payload)
       : this.submitError(outcome.text);
   }
 
@@ -253,12 +248,12 @@ export class Client {
    * @throws {WorkerError} `HTTP_FAILED`, `HTTP_STATUS`.
    */
   submitError(text: string): Promise<SubmitAnswer> {
-    return this.post('/error', Buffer.from(text, 'utf8'));
+    return this.post('error', Buffer.from(text, 'utf8'));
   }
 
-  private async post(suffix: string, payload: Uint8Array): Promise<SubmitAnswer> {
+  private async post(route: 'result' | 'error', payload: Uint8Array): Promise<SubmitAnswer> {
     const body = await request(
-      this.taskUrl(suffix),
+      this.taskUrl(route),
       'POST',
       this.token,
       payload,

@@ -1,3 +1,5 @@
+import { errorGuard, PartError } from '@sheepdog/protocol';
+
 /**
  * Why the worker could not do its part.
  *
@@ -27,39 +29,29 @@ export const WORKER_ERROR_CODES = [
 export type WorkerErrorCode = (typeof WORKER_ERROR_CODES)[number];
 
 /** The one error class of `@sheepdog/worker`; test it with {@link isWorkerError}. */
-export class WorkerError extends Error {
-  /** Which problem this is; see {@link WorkerErrorCode} for the table. */
-  readonly code: WorkerErrorCode;
-  /** Which part of Sheepdog raised it: printed as `[sheepdog] [worker]` before the message. */
+export class WorkerError extends PartError<WorkerErrorCode> {
+  override readonly name = 'WorkerError';
   readonly origin = 'worker';
   /** The HTTP status, when the server answered. */
   readonly status: number | undefined;
 
   /**
-   * @param code - Which problem this is.
-   * @param message - What went wrong and what to do; without a prefix: printers add `[sheepdog] [worker]`.
-   * @param options - `cause` when wrapping another error; `status` when the server answered.
+   * @param code - which problem this is, from {@link WorkerErrorCode}
+   * @param message - what went wrong and what to do, without a prefix
+   * @param options - `cause` when wrapping another error; `status` when the server answered
    */
   constructor(
     code: WorkerErrorCode,
     message: string,
     options: { cause?: unknown; status?: number } = {},
   ) {
-    super(message, { cause: options.cause });
-    this.name = 'WorkerError';
-    this.code = code;
+    super(code, message, { cause: options.cause });
     this.status = options.status;
   }
 }
 
-/**
- * Whether `error` is a {@link WorkerError}, with `code` when one is given. It checks the name and
- * code rather than `instanceof`, so an error from another copy of the package counts too.
- */
-export function isWorkerError(error: unknown, code?: WorkerErrorCode): error is WorkerError {
-  if (!(error instanceof Error) || error.name !== 'WorkerError') return false;
-  const own = (error as { code?: unknown }).code;
-  return code === undefined
-    ? (WORKER_ERROR_CODES as readonly unknown[]).includes(own)
-    : own === code;
-}
+/** Whether `error` is a {@link WorkerError} (with `code`, when given), by name and code. */
+export const isWorkerError = errorGuard<WorkerError, WorkerErrorCode>(
+  'WorkerError',
+  WORKER_ERROR_CODES,
+);

@@ -2,6 +2,15 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import {
+  encodeOutcomeFrames,
+  type LeaseAnswer,
+  type LeaseBody,
+  MAX_LEASE_TASKS,
+  OUTCOME_FRAMES_TYPE,
+  type OutcomeFrame,
+  routeUrl,
+} from '@sheepdog/protocol';
 import { buildFunction, decodeValue, encodeValue, SerializeError } from '@sheepdog/serialize';
 import { errorText, settle } from './client.js';
 import { WorkerError } from './error.js';
@@ -54,43 +63,12 @@ export interface LeaseRun {
   readonly log: (line: string) => void;
 }
 
-/** The binary outcome frames of the server's `/results` endpoint (see `@sheepdog/server`). */
-const OUTCOME_FRAMES_TYPE = 'application/vnd.sheepdog.outcomes';
-
-interface Outcome {
-  readonly jobIndex: number;
-  readonly kind: 0 | 1;
-  readonly payload: Uint8Array;
-}
-
-function encodeFrames(outcomes: readonly Outcome[]): Uint8Array {
-  let size = 0;
-  for (const o of outcomes) size += 9 + o.payload.byteLength;
-  const out = Buffer.allocUnsafe(size);
-  let at = 0;
-  for (const o of outcomes) {
-    out.writeUInt32BE(o.jobIndex, at);
-    out.writeUInt8(o.kind, at + 4);
-    out.writeUInt32BE(o.payload.byteLength, at + 5);
-    out.set(o.payload, at + 9);
-    at += 9 + o.payload.byteLength;
-  }
-  return out;
-}
-
 function positive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (!Number.isSafeInteger(value) || value < 1) {
     throw new WorkerError('BAD_OPTIONS', `lease.${name} must be a positive integer, got ${value}.`);
   }
   return value;
-}
-
-interface LeaseAnswer {
-  func?: string;
-  ns?: string;
-  tasks: { jobIndex: number; args: string }[];
-  retryAfterMs?: number;
 }
 
 function parseLease(body: Buffer): LeaseAnswer {
@@ -127,31 +105,31 @@ function parseLease(body: Buffer): LeaseAnswer {
 export async function runLeases(run: LeaseRun): Promise<LeaseSummary> {
   const leaseMs = positive('leaseMs', run.lease.leaseMs, 300_000);
   const targetMs = positive('targetMs', run.lease.targetMs, 2000);
-  const maxChunk = Math.min(10_000, positive('maxChunk', run.lease.maxChunk, 1000));
+  const maxChunk = Math.min(MAX_LEASE_TASKS, positive('maxChunk', run.lease.maxChunk, 1000));
   const lingerMs = run.lease.lingerMs ?? 60_000;
   const Agent = run.base.protocol === 'https:' ? https.Agent : http.Agent;
   const agent = new Agent({ keepAlive: true, maxSockets: 2 });
-  const leaseUrl = new URL(`v1/requests/${run.requestId}/lease`, run.base);
-  const resultsUrl = new URL(`v1/requests/${run.requestId}/results`, run.base);
+  const { requestId } = run;
+  const leaseUrl = routeUrl(run.base, 'lease', { requestId });
+  const resultsUrl = routeUrl(run.base, 'results', { requestId });
   const renewer = new LeaseRenewer({
-    url: new URL(`v1/requests/${run.requestId}/lease/renew`, run.base),
+    url: routeUrl(run.base, 'renew', { requestId }),
     token: run.token,
     leaseMs,
     timeoutMs: run.http.httpTimeoutMs,
   });
   const lease = async (max: number, withCode: boolean): Promise<LeaseAnswer> => {
-    const body = Buffer.from(
-      JSON.stringify(withCode ? { max, leaseMs, withCode } : { max, leaseMs }),
-    );
+    const ask: LeaseBody = withCode ? { max, leaseMs, withCode } : { max, leaseMs };
+    const body = Buffer.from(JSON.stringify(ask));
     const answer = await request(leaseUrl, 'POST', run.token, body, run.http, run.log, {
       contentType: 'application/json',
       agent,
     });
     return parseLease(answer);
   };
-  const post = async (outcomes: readonly Outcome[]): Promise<void> => {
+  const post = async (outcomes: readonly OutcomeFrame[]): Promise<void> => {
     if (outcomes.length === 0) return;
-    await request(resultsUrl, 'POST', run.token, encodeFrames(outcomes), run.http, run.log, {
+    await request(resultsUrl, 'POST', run.token, encodeOutcomeFrames(outcomes), run.http, run.log, {
       contentType: OUTCOME_FRAMES_TYPE,
       agent,
     });
@@ -186,9 +164,9 @@ export async function runLeases(run: LeaseRun): Promise<LeaseSummary> {
       // Until the next chunk arrives, which is after this one's outcomes have been posted.
       renewer.hold(chunk.map((task) => task.jobIndex));
       const started = performance.now();
-      const outcomes: Outcome[] = [];
+      const outcomes: OutcomeFrame[] = [];
       for (const task of chunk) {
-        let outcome: Outcome;
+        let outcome: OutcomeFrame;
         try {
           if (f === undefined) throw buildError;
           const args = decodeValue(Buffer.from(task.args, 'base64'));
@@ -199,10 +177,14 @@ export async function runLeases(run: LeaseRun): Promise<LeaseSummary> {
             );
           }
           const value = await settle(f(...args));
-          outcome = { jobIndex: task.jobIndex, kind: 0, payload: encodeValue(value) };
+          outcome = { jobIndex: task.jobIndex, kind: 'result', payload: encodeValue(value) };
         } catch (error) {
           errors += 1;
-          outcome = { jobIndex: task.jobIndex, kind: 1, payload: Buffer.from(errorText(error)) };
+          outcome = {
+            jobIndex: task.jobIndex,
+            kind: 'error',
+            payload: Buffer.from(errorText(error)),
+          };
         }
         outcomes.push(outcome);
       }

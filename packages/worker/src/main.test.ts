@@ -1,22 +1,21 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeValue } from '@sheepdog/serialize';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type MainOptions, resolveJobIndex } from './index.js';
+import { BundleRun, bundlePath, type Ran } from './test/bundle-run.js';
 import { FakeServer } from './test/fake-server.js';
 
 const TOKEN = 'secret-token';
-const bundlePath = new URL('../dist/worker.cjs', import.meta.url);
+let runner: BundleRun;
 let bundle: string;
 let dir: string;
 let server: FakeServer | undefined;
 
 beforeAll(() => {
-  // The tests run the BUILT bundle, as a scheduler would: `pnpm build` first.
-  bundle = readFileSync(bundlePath, 'utf8');
-  dir = mkdtempSync(join(tmpdir(), 'sheepdog worker '));
+  runner = new BundleRun('sheepdog worker ');
+  ({ bundle, dir } = runner);
 });
 
 afterEach(async () => {
@@ -24,40 +23,8 @@ afterEach(async () => {
   server = undefined;
 });
 
-let files = 0;
-/** A minimal job file: shebang, the bundle, the main() call (what @sheepdog/job-file renders). */
-function jobFile(options: Omit<MainOptions, 'env' | 'exit'>): string {
-  const path = join(dir, `sheepdog-${++files}.cjs`);
-  const text = `#!${process.execPath}\n${bundle}\nSheepdogWorker.main(${JSON.stringify(options)});\n`;
-  writeFileSync(path, text, { mode: 0o600 });
-  return path;
-}
-
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-function runNode(file: string, env: Record<string, string>): Promise<Ran> {
-  const started = Date.now();
-  const child = spawn(process.execPath, [file], {
-    cwd: dir,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => {
-    stdout += chunk;
-  });
-  child.stderr.on('data', (chunk) => {
-    stderr += chunk;
-  });
-  return new Promise((resolve) =>
-    child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started })),
-  );
-}
+const jobFile = (options: Omit<MainOptions, 'env' | 'exit'>): string => runner.jobFile(options);
+const runNode = (file: string, env: Record<string, string>): Promise<Ran> => runner.run(file, env);
 
 const result = (key: string): unknown => decodeValue(server?.results.get(key) as Uint8Array);
 

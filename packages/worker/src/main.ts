@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { EXIT_CODES, isExitCode } from '@sheepdog/protocol';
 import { Client } from './client.js';
 import { WorkerError } from './error.js';
 import { type HttpOptions, resolveHttpOptions } from './internal/http.js';
@@ -44,13 +45,6 @@ export interface MainOptions extends HttpOptions {
    */
   env?: NodeJS.ProcessEnv;
 }
-
-/**
- * The exit codes of `main()`: `reported` when the result or the error reached the server,
- * `badSetup` when there was nothing to run (no task id, bad options), `unreported` when the
- * server could not be told at all.
- */
-export const EXIT_CODES = { reported: 0, badSetup: 2, unreported: 3 } as const;
 
 /** Set in the environment of the heap-capped child process; holds the job index it runs. */
 const CHILD_ENV = 'SHEEPDOG_WORKER_CHILD';
@@ -136,13 +130,7 @@ async function runCapped(
   process.off('SIGTERM', forward);
   process.off('SIGINT', forward);
   const { code, signal } = ended;
-  if (
-    code === EXIT_CODES.reported ||
-    code === EXIT_CODES.badSetup ||
-    code === EXIT_CODES.unreported
-  ) {
-    return code;
-  }
+  if (isExitCode(code)) return code;
   const how = ended.error
     ? `could not start (${ended.error.message})`
     : signal

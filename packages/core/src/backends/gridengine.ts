@@ -1,8 +1,6 @@
-import { constants } from 'node:os';
-import { Deployer, type DeployerOptions, shellQuote } from '@sheepdog/deployer';
-import { jobFile } from '@sheepdog/job-file';
+import { Deployer, type DeployerOptions, gridEngineCommands } from '@sheepdog/deployer';
 import type { Backend, JobSpec, Submission, TaskReport } from '../backend.js';
-import { describeExit } from './_exit.js';
+import * as kit from './_kit/index.js';
 
 /** Options of the {@link gridengine} backend. */
 export interface GridEngineOptions extends DeployerOptions {
@@ -24,16 +22,9 @@ export interface GridEngineOptions extends DeployerOptions {
   deployer?: Deployer;
 }
 
-/** One line of `qstat -g d`: a task and its state letters. */
-interface QstatTask {
-  readonly jobId: string;
-  readonly taskId: number;
-  readonly state: string;
-}
-
 /** Parses `qstat -g d` output; exported for tests. */
-export function parseQstat(text: string): QstatTask[] {
-  const tasks: QstatTask[] = [];
+export function parseQstat(text: string): kit.SchedulerTask[] {
+  const tasks: kit.SchedulerTask[] = [];
   for (const line of text.split('\n')) {
     const cols = line.trim().split(/\s+/);
     if (cols.length < 8 || !/^\d+$/.test(cols[0] ?? '')) continue;
@@ -77,12 +68,6 @@ export function parseQacct(text: string): AccountingRecord[] {
   return records;
 }
 
-/** `SIGKILL` for 9, and so on; the number itself where Node knows no name. */
-function signalName(signal: number): string {
-  const entry = Object.entries(constants.signals).find(([, n]) => n === signal);
-  return entry ? entry[0] : `signal ${signal}`;
-}
-
 /** Says in words why a task ended, from its accounting record (cluster-setup §1.11). */
 export function describeAccounting(record: AccountingRecord): string {
   const failedCode = Number.parseInt(record.failed, 10);
@@ -91,16 +76,22 @@ export function describeAccounting(record: AccountingRecord): string {
     return `Grid Engine killed the task for going over a limit it enforces (${failed}); raise the -l h_rt (or h_cpu, h_vmem) request in geOpts`;
   }
   const status = record.exitStatus;
-  let how: string;
-  if (status > 128) {
-    const name = signalName(status - 128);
-    how = `killed by ${name} (exit status ${status})`;
-    if (name === 'SIGKILL')
-      how += ': deleted with qdel, killed by the out-of-memory killer, or it killed itself';
-  } else {
-    how = describeExit(status);
-  }
+  let how = kit.describeExit(status);
+  if (status > 128 && kit.signalName(status - 128) === 'SIGKILL')
+    how += ': deleted with qdel, killed by the out-of-memory killer, or it killed itself';
   return `the task ended without reporting: ${how}${failedCode === 0 ? '' : ` (Grid Engine: ${failed})`}`;
+}
+
+/**
+ * Records of this submission's tasks: job ids repeat after a qmaster crash, so records
+ * submitted before it are some other job's.
+ */
+function ownRecords(submission: Submission, qacct: string): AccountingRecord[] {
+  const earliest = submission.submittedAt - kit.CLOCK_SKEW_MS;
+  return parseQacct(qacct).filter((record) => {
+    const qsubTime = Date.parse(record.qsubTime);
+    return Number.isNaN(qsubTime) || qsubTime >= earliest;
+  });
 }
 
 /** Grid Engine's default `max_aj_tasks`: the most tasks one array job may have. */
@@ -117,40 +108,31 @@ function leaseStatus(submission: Submission, qstat: string): TaskReport {
   return busy ? { active: new Set(), holdsAll: true } : { active: new Set() };
 }
 
-/** Why a lease-mode job's open tasks never reported: how its workers ended, said of each. */
-function leaseExplanation(
-  submission: Submission,
-  records: readonly AccountingRecord[],
-  indices: readonly number[],
-): ReadonlyMap<number, string> {
-  const earliest = submission.submittedAt - 60_000;
-  const ends = records
-    .filter((record) => {
-      const qsubTime = Date.parse(record.qsubTime);
-      return Number.isNaN(qsubTime) || qsubTime >= earliest;
-    })
-    .filter((record) => record.exitStatus !== 0 || Number.parseInt(record.failed, 10) !== 0)
-    .map((record) => `worker ${record.taskId}: ${describeAccounting(record)}`);
-  const reasons = new Map<number, string>();
-  if (records.length === 0) return reasons;
-  const reason =
-    ends.length > 0
-      ? `every lease-mode worker of job ${submission.jobId} has ended before this task reported (${ends.slice(0, 3).join('; ')})`
-      : `every lease-mode worker of job ${submission.jobId} has ended before this task reported (its lease ran out after its last attempt)`;
-  for (const index of indices) reasons.set(index, reason);
-  return reasons;
-}
-
-// A scheduler command that hangs (a stuck qmaster, a dead connection) must not stall the
-// waiting: it fails after this long, and the caller asks again later.
-const COMMAND_LIMIT = { timeoutMs: 60_000 };
-
 function isContiguous(indices: readonly number[]): boolean {
   return indices.every((index, i) => index === i + 1);
 }
 
 function hasOption(opts: readonly string[], flag: string): boolean {
   return opts.some((opt) => opt === flag || opt.startsWith(`${flag} `));
+}
+
+/** Refuses a job larger than one array job may be, before anything is uploaded. */
+function checkArraySize(spec: JobSpec): void {
+  const { lease } = spec;
+  if (lease !== undefined && lease.workers > MAX_ARRAY_TASKS) {
+    throw kit.backendError(
+      'gridengine',
+      `${lease.workers} lease-mode workers are more than Grid Engine's array limit of ${MAX_ARRAY_TASKS} (max_aj_tasks); use fewer workers`,
+      { requestId: spec.requestId },
+    );
+  }
+  if (lease === undefined && spec.indices.length > MAX_ARRAY_TASKS) {
+    throw kit.backendError(
+      'gridengine',
+      `${spec.indices.length} array tasks are more than Grid Engine's limit of ${MAX_ARRAY_TASKS} (max_aj_tasks); set workers to run them in lease mode`,
+      { requestId: spec.requestId },
+    );
+  }
 }
 
 /**
@@ -161,22 +143,33 @@ function hasOption(opts: readonly string[], flag: string): boolean {
 export function gridengine(options: GridEngineOptions): Backend {
   const deployer = options.deployer ?? new Deployer(options);
   const ownsDeployer = options.deployer === undefined;
-  const directory = options.directory ?? '.sheepdog';
   const shell = options.shell ?? '/usr/bin/node';
-  let remoteDir: Promise<string> | undefined;
-
   // -wd, -o and -e must be absolute: relative ones are taken against the job's working
   // directory, and a missing output directory leaves the job in Eqw for ever.
-  function absoluteDirectory(): Promise<string> {
-    remoteDir ??= directory.startsWith('/')
-      ? Promise.resolve(directory)
-      : deployer.exec('printf %s "$HOME"').then((r) => `${r.stdout.trim()}/${directory}`);
-    return remoteDir;
-  }
+  const absoluteDirectory = kit.remoteFolder(deployer, options.directory ?? '.sheepdog');
 
   function taskMap(submission: Submission): (taskId: number) => number {
     const contiguous = submission.meta?.contiguous !== false;
     return contiguous ? (taskId) => taskId : (taskId) => submission.indices[taskId - 1] ?? -1;
+  }
+
+  /** Why each task in error state is there, from `qstat -j`; the tasks are then deleted. */
+  async function clearErrored(
+    submission: Submission,
+    errored: readonly number[],
+    reasons: Map<number, string>,
+  ): Promise<void> {
+    const toIndex = taskMap(submission);
+    const detail = await deployer.exec(gridEngineCommands.job(submission.jobId), kit.COMMAND_LIMIT);
+    const why = /error reason\s+\d+:\s*(.*)/.exec(detail.stdout)?.[1];
+    if (why)
+      for (const taskId of errored)
+        reasons.set(
+          toIndex(taskId),
+          `Grid Engine put the task in error state (Eqw): ${why.trim()}`,
+        );
+    for (const taskId of errored)
+      await deployer.exec(gridEngineCommands.cancel(submission.jobId, taskId), kit.COMMAND_LIMIT);
   }
 
   return {
@@ -188,17 +181,8 @@ export function gridengine(options: GridEngineOptions): Backend {
       const defaults = (['-wd', '-o', '-e'] as const)
         .filter((flag) => !hasOption(geOpts, flag))
         .map((flag) => [flag, dir]);
-      const lease = spec.lease;
-      if (lease !== undefined && lease.workers > MAX_ARRAY_TASKS) {
-        throw new Error(
-          `[sheepdog] [gridengine] ${lease.workers} lease-mode workers are more than Grid Engine's array limit of ${MAX_ARRAY_TASKS} (max_aj_tasks); use fewer workers`,
-        );
-      }
-      if (lease === undefined && spec.indices.length > MAX_ARRAY_TASKS) {
-        throw new Error(
-          `[sheepdog] [gridengine] ${spec.indices.length} array tasks are more than Grid Engine's limit of ${MAX_ARRAY_TASKS} (max_aj_tasks); set workers to run them in lease mode`,
-        );
-      }
+      checkArraySize(spec);
+      const { lease } = spec;
       const contiguous = lease !== undefined || isContiguous(spec.indices);
       const submittedAt = Date.now();
       const throttle =
@@ -206,24 +190,17 @@ export function gridengine(options: GridEngineOptions): Backend {
           ? []
           : [['-tc', String(spec.maxRunning)]];
       const fileName = `sheepdog-${spec.requestId}-${submittedAt}.cjs`;
-      const text = jobFile({
-        url: spec.url,
-        token: spec.token,
-        requestId: spec.requestId,
-        ...(lease !== undefined
-          ? {
-              nArgs: lease.workers,
-              lease: lease.leaseMs === undefined ? {} : { leaseMs: lease.leaseMs },
-            }
-          : contiguous
-            ? { nArgs: spec.indices.length }
-            : { indices: [...spec.indices] }),
-        shell,
-        directivePrefix: '//$',
-        options: [...defaults, ...throttle, ...geOpts],
-        name: spec.name,
-        ...(options.maxHeapMb === undefined ? {} : { maxHeapMb: options.maxHeapMb }),
-      });
+      const text = kit.renderJobFile(
+        spec,
+        contiguous ? { nArgs: spec.indices.length } : { indices: spec.indices },
+        {
+          shell,
+          directivePrefix: '//$',
+          options: [...defaults, ...throttle, ...geOpts],
+          name: spec.name,
+          maxHeapMb: options.maxHeapMb,
+        },
+      );
       await deployer.deploy(text, spec.requestId, dir, fileName);
       const jobId = await deployer.submit(spec.requestId, dir, { fileName });
       return {
@@ -240,10 +217,11 @@ export function gridengine(options: GridEngineOptions): Backend {
       };
     },
     async status(submission: Submission): Promise<TaskReport> {
-      const result = await deployer.exec(`qstat -g d`, COMMAND_LIMIT);
+      const result = await deployer.exec(gridEngineCommands.status(), kit.COMMAND_LIMIT);
       if (result.code !== 0) {
-        throw new Error(
-          `[sheepdog] [gridengine] qstat failed (exit ${result.code}): ${result.stderr.trim()}`,
+        throw kit.backendError(
+          'gridengine',
+          `qstat failed (exit ${result.code}): ${result.stderr.trim()}`,
         );
       }
       if (submission.meta?.lease === true) return leaseStatus(submission, result.stdout);
@@ -263,51 +241,44 @@ export function gridengine(options: GridEngineOptions): Backend {
           );
         } else active.add(index);
       }
-      if (errored.length > 0) {
-        const detail = await deployer.exec(
-          `qstat -j ${shellQuote(submission.jobId)}`,
-          COMMAND_LIMIT,
-        );
-        const why = /error reason\s+\d+:\s*(.*)/.exec(detail.stdout)?.[1];
-        if (why)
-          for (const taskId of errored)
-            reasons.set(
-              toIndex(taskId),
-              `Grid Engine put the task in error state (Eqw): ${why.trim()}`,
-            );
-        for (const taskId of errored)
-          await deployer.exec(`qdel ${shellQuote(submission.jobId)} -t ${taskId}`, COMMAND_LIMIT);
-      }
+      if (errored.length > 0) await clearErrored(submission, errored, reasons);
       return { active, reasons };
     },
     async explain(
       submission: Submission,
       indices: readonly number[],
     ): Promise<ReadonlyMap<number, string>> {
-      const result = await deployer.exec(`qacct -j ${shellQuote(submission.jobId)}`, COMMAND_LIMIT);
-      const reasons = new Map<number, string>();
-      if (result.code !== 0) return reasons;
+      const result = await deployer.exec(
+        gridEngineCommands.accounting(submission.jobId),
+        kit.COMMAND_LIMIT,
+      );
+      if (result.code !== 0) return new Map();
       if (submission.meta?.lease === true) {
-        return leaseExplanation(submission, parseQacct(result.stdout), indices);
+        // No record yet: Grid Engine has not written the workers' accounting.
+        if (parseQacct(result.stdout).length === 0) return new Map();
+        const ends = ownRecords(submission, result.stdout)
+          .filter((record) => record.exitStatus !== 0 || Number.parseInt(record.failed, 10) !== 0)
+          .map((record) => ({ worker: record.taskId, how: describeAccounting(record) }));
+        return kit.leaseEnded(indices, ends, submission.jobId);
       }
       const wanted = new Set(indices);
       const toIndex = taskMap(submission);
-      // Job ids repeat after a qmaster crash: keep only records submitted no earlier than this job
-      // (a minute of slack for clock skew between this machine and the cluster).
-      const earliest = submission.submittedAt - 60_000;
-      for (const record of parseQacct(result.stdout)) {
-        const qsubTime = Date.parse(record.qsubTime);
-        if (!Number.isNaN(qsubTime) && qsubTime < earliest) continue;
+      const reasons = new Map<number, string>();
+      for (const record of ownRecords(submission, result.stdout)) {
         const index = toIndex(record.taskId);
         if (wanted.has(index)) reasons.set(index, describeAccounting(record));
       }
       return reasons;
     },
     async cancel(submission: Submission): Promise<void> {
-      const result = await deployer.exec(`qdel ${shellQuote(submission.jobId)}`, COMMAND_LIMIT);
+      const result = await deployer.exec(
+        gridEngineCommands.cancel(submission.jobId),
+        kit.COMMAND_LIMIT,
+      );
       if (result.code !== 0 && !/does not exist/.test(result.stderr + result.stdout)) {
-        throw new Error(
-          `[sheepdog] [gridengine] qdel ${submission.jobId} failed: ${result.stderr.trim()}`,
+        throw kit.backendError(
+          'gridengine',
+          `qdel ${submission.jobId} failed: ${result.stderr.trim()}`,
         );
       }
     },

@@ -2,9 +2,8 @@ import type { Backend } from '../backend.js';
 import type { ResolvedConfig } from '../config.js';
 import { SheepdogError } from '../errors.js';
 import { fqdn } from '../fqdn.js';
-import { gridengine } from './gridengine.js';
+import { gridengine, slurm } from './lazy.js';
 import { local } from './local.js';
-import { slurm } from './slurm.js';
 
 /** Drops the keys whose value is undefined, so a backend's own defaults apply to them. */
 function given<T extends Record<string, unknown>>(options: T): Partial<T> {
@@ -30,7 +29,10 @@ function sshOptions(config: ResolvedConfig) {
   };
 }
 
-/** Turns the config's `backend` (a name or an object) into a backend object. */
+/**
+ * Turns the config's `backend` (a name or an object) into a backend object. A cluster backend
+ * named here imports its code on first use (see `./lazy.ts`), so a local map never loads it.
+ */
 export function resolveBackend(config: ResolvedConfig): Backend {
   const { backend } = config;
   if (typeof backend !== 'string') return backend;

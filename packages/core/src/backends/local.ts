@@ -10,9 +10,8 @@ import {
 } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { jobFile } from '@sheepdog/job-file';
 import type { Backend, JobSpec, Submission, TaskReport } from '../backend.js';
-import { describeExit } from './_exit.js';
+import { describeExit, leaseEnded, renderJobFile } from './_kit/index.js';
 
 /** Options of the {@link local} backend. */
 export interface LocalBackendOptions {
@@ -159,15 +158,9 @@ export function local(options: LocalBackendOptions = {}): Backend {
 
   /** In lease mode, why the workers ended, said of every index they leave open. */
   function leaseReasons(job: LocalJob): Map<number, string> {
-    const reasons = new Map<number, string>();
-    if (job.leased === undefined || job.queue.length > 0 || job.running.size > 0) return reasons;
-    const ends = [...job.reasons].map(([worker, why]) => `worker ${worker}: ${why}`);
-    const reason =
-      ends.length > 0
-        ? `every lease-mode worker has ended (${ends.slice(0, 3).join('; ')}) before this task reported`
-        : 'every lease-mode worker has ended before this task reported (its lease ran out after its last attempt, or the task never came back)';
-    for (const index of job.leased) reasons.set(index, reason);
-    return reasons;
+    if (job.leased === undefined || job.queue.length > 0 || job.running.size > 0) return new Map();
+    const ends = [...job.reasons].map(([worker, how]) => ({ worker, how }));
+    return leaseEnded(job.leased, ends);
   }
 
   return {
@@ -177,19 +170,11 @@ export function local(options: LocalBackendOptions = {}): Backend {
       const dir = mkdtempSync(join(tmpdir(), 'sheepdog-'));
       mkdirSync(join(dir, PIDS));
       const file = join(dir, `sheepdog-${spec.requestId}.cjs`);
-      const text = jobFile({
-        url: spec.url,
-        token: spec.token,
-        requestId: spec.requestId,
-        nArgs: spec.lease?.workers ?? Math.max(0, ...spec.indices),
-        ...(spec.lease === undefined
-          ? {}
-          : { lease: spec.lease.leaseMs === undefined ? {} : { leaseMs: spec.lease.leaseMs } }),
-        shell: node,
-        directivePrefix: null,
-        name: spec.name,
-        ...(options.maxHeapMb === undefined ? {} : { maxHeapMb: options.maxHeapMb }),
-      });
+      const text = renderJobFile(
+        spec,
+        { nArgs: Math.max(0, ...spec.indices) },
+        { shell: node, directivePrefix: null, name: spec.name, maxHeapMb: options.maxHeapMb },
+      );
       // The file holds the request's token: owner-only from the start.
       writeFileSync(file, text, { mode: 0o600 });
       counter += 1;

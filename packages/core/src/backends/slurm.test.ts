@@ -9,7 +9,6 @@ import {
   MAX_ARRAY_SPEC_LENGTH,
   parseLimits,
   parseSacct,
-  parseSbatchJobId,
   parseSqueue,
   planSubmission,
   slurm,
@@ -115,12 +114,6 @@ describe('planSubmission', () => {
 });
 
 describe('parsers', () => {
-  it('reads the job id of sbatch --parsable, with or without a cluster', () => {
-    expect(parseSbatchJobId('42\n')).toEqual({ jobId: '42' });
-    expect(parseSbatchJobId('42;sheepdog\n')).toEqual({ jobId: '42', cluster: 'sheepdog' });
-    expect(parseSbatchJobId('Submitted batch job 42\n')).toBeUndefined();
-  });
-
   it('reads squeue -r lines', () => {
     expect(parseSqueue('40|22|RUNNING\n40|3|COMPLETING\n\n')).toEqual([
       { jobId: '40', taskId: 22, state: 'RUNNING' },
@@ -156,6 +149,15 @@ describe('describeSacct', () => {
     expect(describeSacct(record('FAILED', '3:0'))).toMatch(/exit status 3/);
     expect(describeSacct(record('CANCELLED by 1001', '0:0'))).toMatch(/cancelled by uid 1001/);
     expect(describeSacct(record('NODE_FAIL', '0:0'))).toMatch(/node .* failed/);
+  });
+
+  it("explains the worker's exit codes 2 and 3", () => {
+    expect(describeSacct(record('FAILED', '2:0'))).toMatch(
+      /exit status 2: the worker could not start/,
+    );
+    expect(describeSacct(record('FAILED', '3:0'))).toMatch(
+      /exit status 3: the worker could not reach/,
+    );
   });
 });
 

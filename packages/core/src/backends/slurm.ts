@@ -1,8 +1,13 @@
-import { constants } from 'node:os';
-import { Deployer, type DeployerOptions, shellQuote } from '@sheepdog/deployer';
-import { jobFile } from '@sheepdog/job-file';
+import {
+  Deployer,
+  type DeployerOptions,
+  parseSbatchJobId,
+  type SlurmJobs,
+  slurmCommands,
+} from '@sheepdog/deployer';
 import type { Backend, JobSpec, Submission, TaskReport } from '../backend.js';
-import { SheepdogError } from '../errors.js';
+import * as kit from './_kit/index.js';
+import { slurmArgs } from './slurm-opts.js';
 
 /** Options of the {@link slurm} backend. */
 export interface SlurmOptions extends DeployerOptions {
@@ -138,9 +143,10 @@ export function planSubmission(
   maxSpecLength: number = MAX_ARRAY_SPEC_LENGTH,
 ): PlannedPart[] {
   if (indices.length > limits.maxJobCount) {
-    throw new SheepdogError(
-      'SUBMIT_FAILED',
-      `[slurm] ${indices.length} tasks are more than this cluster's MaxJobCount of ${limits.maxJobCount} (SLURM counts every array task as a job); use fewer, larger tasks, or ask the administrators to raise MaxJobCount.`,
+    throw kit.backendError(
+      'slurm',
+      `${indices.length} tasks are more than this cluster's MaxJobCount of ${limits.maxJobCount} (SLURM counts every array task as a job); use fewer, larger tasks, or ask the administrators to raise MaxJobCount.`,
+      { code: 'SUBMIT_FAILED' },
     );
   }
   const direct = indices.filter((index) => index < limits.maxArraySize);
@@ -154,26 +160,9 @@ export function planSubmission(
   return parts;
 }
 
-/** Reads the job id from `sbatch --parsable` output: `42` or `42;cluster`. */
-export function parseSbatchJobId(stdout: string): { jobId: string; cluster?: string } | undefined {
-  const lines = stdout.trim().split('\n');
-  const match = /^(\d+)(?:;(\S+))?$/.exec((lines[lines.length - 1] ?? '').trim());
-  if (!match) return undefined;
-  return match[2] === undefined
-    ? { jobId: match[1] as string }
-    : { jobId: match[1] as string, cluster: match[2] };
-}
-
-/** One line of `squeue -h -r -o '%F|%K|%T'`: a task of an array job and its state. */
-export interface SqueueTask {
-  readonly jobId: string;
-  readonly taskId: number;
-  readonly state: string;
-}
-
-/** Parses `squeue -h -r -o '%F|%K|%T'` output; exported for tests. */
-export function parseSqueue(text: string): SqueueTask[] {
-  const tasks: SqueueTask[] = [];
+/** Parses `squeue -h -r -o '%F|%K|%T'` output (`slurmCommands.status`); exported for tests. */
+export function parseSqueue(text: string): kit.SchedulerTask[] {
+  const tasks: kit.SchedulerTask[] = [];
   for (const line of text.split('\n')) {
     const [jobId, task, state] = line.trim().split('|');
     const taskId = Number(task);
@@ -247,11 +236,6 @@ function isFinal(state: string): boolean {
   return (FINAL_STATES as readonly string[]).includes(word);
 }
 
-function signalName(signal: number): string {
-  const entry = Object.entries(constants.signals).find(([, n]) => n === signal);
-  return entry ? entry[0] : `signal ${signal}`;
-}
-
 /** Says in words why a task ended, from its sacct record (cluster-setup §2.6). Exported for tests. */
 export function describeSacct(record: SacctRecord): string {
   const [exitText, signalText] = record.exitCode.split(':');
@@ -273,30 +257,16 @@ export function describeSacct(record: SacctRecord): string {
     case 'COMPLETED': {
       let how: string;
       if (signal > 0) {
-        const name = signalName(signal);
+        const name = kit.signalName(signal);
         how = `killed by ${name}`;
         if (name === 'SIGKILL')
           how += ' (scancel, a memory limit, the out-of-memory killer, or it killed itself)';
-      } else if (exit > 128) how = `killed by ${signalName(exit - 128)} (exit status ${exit})`;
-      else how = `exit status ${exit}`;
+      } else how = kit.describeExit(exit);
       return `the task ended without reporting: ${how} (SLURM state ${record.state}, ExitCode ${record.exitCode})`;
     }
     default:
       return `the task ended without reporting: SLURM state ${record.state}, ExitCode ${record.exitCode}`;
   }
-}
-
-function tokens(opts: readonly string[]): string[] {
-  return opts.flatMap((opt) => opt.trim().split(/\s+/)).filter((token) => token !== '');
-}
-
-function hasOption(args: readonly string[], short: string | undefined, long: string): boolean {
-  return args.some(
-    (arg) =>
-      arg === long ||
-      arg.startsWith(`${long}=`) ||
-      (short !== undefined && (arg === short || (arg.startsWith(short) && arg.length > 2))),
-  );
 }
 
 function partsOf(submission: Submission): SlurmPart[] {
@@ -305,15 +275,16 @@ function partsOf(submission: Submission): SlurmPart[] {
   return [{ jobId: submission.jobId }];
 }
 
-function clusterOf(submission: Submission): string[] {
-  const cluster = submission.meta?.cluster;
-  return typeof cluster === 'string' ? ['-M', shellQuote(cluster)] : [];
+/** The scheduler jobs behind `parts`, on the cluster sbatch named, if it named one. */
+function jobsOf(parts: readonly SlurmPart[], cluster: unknown): SlurmJobs {
+  const jobIds = parts.map((part) => part.jobId);
+  return typeof cluster === 'string' ? { jobIds, cluster } : { jobIds };
 }
 
-// A scheduler command that hangs (a stuck slurmctld, a dead connection) must not stall the
-// waiting: it fails after this long, and core asks again later. sbatch is not bounded: it
-// retries by itself while slurmctld is busy, and giving up could leave a job nobody tracks.
-const COMMAND_LIMIT = { timeoutMs: 60_000 };
+/** The job index that array task `taskId` of `part` runs. */
+function indexOf(submission: Submission, part: SlurmPart, taskId: number): number | undefined {
+  return part.offset === undefined ? taskId : submission.indices[part.offset + taskId - 1];
+}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -329,67 +300,42 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 export function slurm(options: SlurmOptions): Backend {
   const deployer = options.deployer ?? new Deployer(options);
   const ownsDeployer = options.deployer === undefined;
-  const directory = options.directory ?? '.sheepdog';
   const shell = options.shell ?? '/usr/bin/node';
   const accountingWaitMs = options.accountingWaitMs ?? 10_000;
-  const userArgs = tokens(options.slurmOpts ?? []);
-  if (hasOption(userArgs, '-a', '--array')) {
-    throw new SheepdogError(
-      'INVALID_CONFIG',
-      '[slurm] slurmOpts must not set --array: the backend sets it from the task indices',
-    );
-  }
-  let remoteDir: Promise<string> | undefined;
-  let limits: Promise<SlurmLimits> | undefined;
-
+  const { args: userArgs, hasOption } = slurmArgs(options.slurmOpts ?? []);
   // -o, -e and -D must be absolute: sbatch would take them against its own working directory.
-  function absoluteDirectory(): Promise<string> {
-    remoteDir ??= directory.startsWith('/')
-      ? Promise.resolve(directory)
-      : deployer.exec('printf %s "$HOME"', COMMAND_LIMIT).then(
-          (r) => `${r.stdout.trim()}/${directory.replace(/^~\//, '')}`,
-          (error: unknown) => {
-            // A dropped connection must not stick: the next submit asks again.
-            remoteDir = undefined;
-            throw error;
-          },
-        );
-    return remoteDir;
-  }
+  const absoluteDirectory = kit.remoteFolder(deployer, options.directory ?? '.sheepdog');
+  const clusterLimits = kit.keptOnSuccess(async () => {
+    const result = await deployer.exec(slurmCommands.config(), kit.COMMAND_LIMIT);
+    return result.code === 0 ? parseLimits(result.stdout) : DEFAULT_LIMITS;
+  });
 
-  function clusterLimits(): Promise<SlurmLimits> {
-    limits ??= deployer.exec('scontrol show config', COMMAND_LIMIT).then(
-      (r) => (r.code === 0 ? parseLimits(r.stdout) : DEFAULT_LIMITS),
-      (error: unknown) => {
-        limits = undefined;
-        throw error;
-      },
-    );
-    return limits;
-  }
-
-  async function sbatch(args: readonly string[]): Promise<{ jobId: string; cluster?: string }> {
-    const command = ['sbatch', '--parsable', ...args].map(shellQuote).join(' ');
+  async function sbatch(
+    args: readonly string[],
+    file: string,
+  ): Promise<{ jobId: string; cluster?: string }> {
+    const command = slurmCommands.submit(args, file);
     const result = await deployer.exec(command);
     const parsed = result.code === 0 ? parseSbatchJobId(result.stdout) : undefined;
     if (parsed === undefined) {
       const busy = /temporarily unavailable|unable to accept job/i.test(result.stderr)
         ? ' The cluster holds too many jobs (MaxJobCount, counting every array task); wait for some to end, or use fewer tasks.'
         : '';
-      throw new SheepdogError(
-        'SUBMIT_FAILED',
-        `[slurm] sbatch failed on ${options.host} (exit ${result.code}): ${(result.stderr || result.stdout).trim()}.${busy} Command: ${command}`,
+      throw kit.backendError(
+        'slurm',
+        `sbatch failed on ${options.host} (exit ${result.code}): ${(result.stderr || result.stdout).trim()}.${busy} Command: ${command}`,
+        { code: 'SUBMIT_FAILED' },
       );
     }
     return parsed;
   }
 
-  async function cancelParts(parts: readonly SlurmPart[], cluster: string[]): Promise<void> {
-    const ids = parts.map((part) => shellQuote(part.jobId));
-    const result = await deployer.exec(['scancel', ...cluster, ...ids].join(' '), COMMAND_LIMIT);
+  async function cancelJobs(jobs: SlurmJobs): Promise<void> {
+    const result = await deployer.exec(slurmCommands.cancel(jobs), kit.COMMAND_LIMIT);
     if (result.code !== 0) {
-      throw new Error(
-        `[sheepdog] [slurm] scancel ${parts.map((p) => p.jobId).join(' ')} failed on ${options.host} (exit ${result.code}): ${result.stderr.trim()}`,
+      throw kit.backendError(
+        'slurm',
+        `scancel ${jobs.jobIds.join(' ')} failed on ${options.host} (exit ${result.code}): ${result.stderr.trim()}`,
       );
     }
   }
@@ -401,9 +347,10 @@ export function slurm(options: SlurmOptions): Backend {
       const [dir, clusterLimit] = await Promise.all([absoluteDirectory(), clusterLimits()]);
       const lease = spec.lease;
       if (lease !== undefined && lease.workers >= clusterLimit.maxArraySize) {
-        throw new SheepdogError(
-          'SUBMIT_FAILED',
-          `[slurm] ${lease.workers} lease-mode workers do not fit this cluster's MaxArraySize of ${clusterLimit.maxArraySize}; use at most ${clusterLimit.maxArraySize - 1} workers.`,
+        throw kit.backendError(
+          'slurm',
+          `${lease.workers} lease-mode workers do not fit this cluster's MaxArraySize of ${clusterLimit.maxArraySize}; use at most ${clusterLimit.maxArraySize - 1} workers.`,
+          { code: 'SUBMIT_FAILED' },
         );
       }
       // Lease mode: one array of `workers` tasks, each leasing any of the indices.
@@ -414,10 +361,10 @@ export function slurm(options: SlurmOptions): Backend {
       const throttle = spec.maxRunning === undefined ? '' : `%${spec.maxRunning}`;
       const submittedAt = Date.now();
       const defaults = [
-        ...(hasOption(userArgs, '-J', '--job-name') ? [] : [`--job-name=${spec.name}`]),
-        ...(hasOption(userArgs, '-o', '--output') ? [] : ['-o', `${dir}/%x.%A_%a.out`]),
-        ...(hasOption(userArgs, '-e', '--error') ? [] : ['-e', `${dir}/%x.%A_%a.err`]),
-        ...(hasOption(userArgs, '-D', '--chdir') ? [] : ['-D', dir]),
+        ...(hasOption('-J', '--job-name') ? [] : [`--job-name=${spec.name}`]),
+        ...(hasOption('-o', '--output') ? [] : ['-o', `${dir}/%x.%A_%a.out`]),
+        ...(hasOption('-e', '--error') ? [] : ['-e', `${dir}/%x.%A_%a.err`]),
+        ...(hasOption('-D', '--chdir') ? [] : ['-D', dir]),
       ];
       const parts: SlurmPart[] = [];
       const fileNames: string[] = [];
@@ -427,25 +374,18 @@ export function slurm(options: SlurmOptions): Backend {
         for (const [i, part] of planned.entries()) {
           const fileName = `sheepdog-${spec.requestId}-${submittedAt}${planned.length > 1 ? `-${i + 1}` : ''}.cjs`;
           const args = [`--array=${part.array}${throttle}`, ...defaults, ...userArgs];
-          const text = jobFile({
-            url: spec.url,
-            token: spec.token,
-            requestId: spec.requestId,
-            ...(lease !== undefined
-              ? {
-                  nArgs: lease.workers,
-                  lease: lease.leaseMs === undefined ? {} : { leaseMs: lease.leaseMs },
-                }
-              : part.mapped
-                ? { indices: part.indices }
-                : { nArgs: part.indices.length }),
-            shell,
-            directivePrefix: null,
-            options: [['sbatch', '--parsable', ...args, fileName]],
-            ...(options.maxHeapMb === undefined ? {} : { maxHeapMb: options.maxHeapMb }),
-          });
+          const text = kit.renderJobFile(
+            spec,
+            part.mapped ? { indices: part.indices } : { nArgs: part.indices.length },
+            {
+              shell,
+              directivePrefix: null,
+              options: [slurmCommands.submitArgv(args, fileName)],
+              maxHeapMb: options.maxHeapMb,
+            },
+          );
           const path = await deployer.deploy(text, spec.requestId, dir, fileName);
-          const submitted = await sbatch([...args, path]);
+          const submitted = await sbatch(args, path);
           cluster ??= submitted.cluster;
           parts.push(part.mapped ? { jobId: submitted.jobId, offset } : { jobId: submitted.jobId });
           fileNames.push(fileName);
@@ -453,10 +393,7 @@ export function slurm(options: SlurmOptions): Backend {
         }
       } catch (error) {
         // Half a submission would run tasks nobody tracks: take back what was accepted.
-        if (parts.length > 0)
-          await cancelParts(parts, cluster === undefined ? [] : ['-M', shellQuote(cluster)]).catch(
-            () => undefined,
-          );
+        if (parts.length > 0) await cancelJobs(jobsOf(parts, cluster)).catch(() => undefined);
         throw error;
       }
       // Mapped parts index into `indices` in the order they were planned: direct ones first.
@@ -478,29 +415,21 @@ export function slurm(options: SlurmOptions): Backend {
     async status(submission: Submission): Promise<TaskReport> {
       const parts = partsOf(submission);
       const byJob = new Map(parts.map((part) => [part.jobId, part]));
-      const command = [
-        'squeue',
-        ...clusterOf(submission),
-        '-h',
-        '-r',
-        '-j',
-        shellQuote(parts.map((part) => part.jobId).join(',')),
-        '-o',
-        shellQuote('%F|%K|%T'),
-      ].join(' ');
-      let result = await deployer.exec(command, COMMAND_LIMIT);
+      const command = slurmCommands.status(jobsOf(parts, submission.meta?.cluster));
+      let result = await deployer.exec(command, kit.COMMAND_LIMIT);
       // An id slurmctld has forgotten (MinJobAge after the end) is not an error: nothing is left.
       const forgotten = (): boolean => /Invalid job id/i.test(result.stderr);
       if (result.code !== 0 && !forgotten()) {
         // slurmctld can be briefly unreachable (restart, busy): ask once more before failing.
         await sleep(1000);
-        result = await deployer.exec(command, COMMAND_LIMIT);
+        result = await deployer.exec(command, kit.COMMAND_LIMIT);
       }
       const active = new Set<number>();
       if (result.code !== 0) {
         if (forgotten()) return { active };
-        throw new Error(
-          `[sheepdog] [slurm] squeue failed on ${options.host} (exit ${result.code}): ${result.stderr.trim()}; check that slurmctld is up ('scontrol ping')`,
+        throw kit.backendError(
+          'slurm',
+          `squeue failed on ${options.host} (exit ${result.code}): ${result.stderr.trim()}; check that slurmctld is up ('scontrol ping')`,
         );
       }
       if (submission.meta?.lease === true) {
@@ -513,10 +442,7 @@ export function slurm(options: SlurmOptions): Backend {
       for (const task of parseSqueue(result.stdout)) {
         const part = byJob.get(task.jobId);
         if (part === undefined || isFinal(task.state)) continue;
-        const index =
-          part.offset === undefined
-            ? task.taskId
-            : submission.indices[part.offset + task.taskId - 1];
+        const index = indexOf(submission, part, task.taskId);
         if (index !== undefined) active.add(index);
       }
       return { active };
@@ -527,21 +453,12 @@ export function slurm(options: SlurmOptions): Backend {
     ): Promise<ReadonlyMap<number, string>> {
       const parts = partsOf(submission);
       const byJob = new Map(parts.map((part) => [part.jobId, part]));
-      const command = [
-        'sacct',
-        ...clusterOf(submission),
-        '-j',
-        shellQuote(parts.map((part) => part.jobId).join(',')),
-        '-X',
-        '-n',
-        '-P',
-        '--format=JobID,State,ExitCode',
-      ].join(' ');
+      const command = slurmCommands.accounting(jobsOf(parts, submission.meta?.cluster));
       const wanted = new Set(indices);
       const reasons = new Map<number, string>();
       const deadline = Date.now() + accountingWaitMs;
       for (;;) {
-        const result = await deployer.exec(command, COMMAND_LIMIT);
+        const result = await deployer.exec(command, kit.COMMAND_LIMIT);
         // Accounting disabled (no slurmdbd) or unreachable: nothing to explain with.
         if (result.code !== 0) return reasons;
         if (submission.meta?.lease === true) {
@@ -551,10 +468,8 @@ export function slurm(options: SlurmOptions): Backend {
           if (records.length > 0) {
             const ends = records
               .filter((record) => !record.state.startsWith('COMPLETED'))
-              .map((record) => `worker ${record.taskId}: ${describeSacct(record)}`);
-            const reason = `every lease-mode worker of job ${submission.jobId} has ended before this task reported (${ends.length > 0 ? ends.slice(0, 3).join('; ') : 'its lease ran out after its last attempt'})`;
-            for (const index of indices) reasons.set(index, reason);
-            return reasons;
+              .map((record) => ({ worker: record.taskId, how: describeSacct(record) }));
+            return kit.leaseEnded(indices, ends, submission.jobId);
           }
           if (Date.now() >= deadline) return reasons;
           await sleep(1000);
@@ -563,10 +478,7 @@ export function slurm(options: SlurmOptions): Backend {
         for (const record of parseSacct(result.stdout)) {
           const part = byJob.get(record.jobId);
           if (part === undefined || !isFinal(record.state)) continue;
-          const index =
-            part.offset === undefined
-              ? record.taskId
-              : submission.indices[part.offset + record.taskId - 1];
+          const index = indexOf(submission, part, record.taskId);
           if (index !== undefined && wanted.has(index)) reasons.set(index, describeSacct(record));
         }
         // sacct records a task's end a few seconds after squeue drops it.
@@ -576,7 +488,7 @@ export function slurm(options: SlurmOptions): Backend {
     },
     async cancel(submission: Submission): Promise<void> {
       // scancel is silent and exits 0 for ids that have ended or never existed.
-      await cancelParts(partsOf(submission), clusterOf(submission));
+      await cancelJobs(jobsOf(partsOf(submission), submission.meta?.cluster));
     },
     async dispose(): Promise<void> {
       if (ownsDeployer) await deployer.close();

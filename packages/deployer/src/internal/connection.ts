@@ -7,6 +7,7 @@ import {
   type KeyCandidate,
 } from './auth.js';
 import { knownHostsFiles, prepareHostKeyCheck } from './host-verifier.js';
+import { notStarted } from './not-started.js';
 import {
   expandTilde,
   type HostSettings,
@@ -43,9 +44,6 @@ export interface CommandOutput {
   code: number;
   signal?: string;
 }
-
-/** Errors for work that never reached the server, so the caller may safely retry it. */
-export const notStarted: WeakSet<Error> = new WeakSet();
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const MAX_JUMP_DEPTH = 8;

@@ -10,7 +10,7 @@ import { ARGS, bytes, expectCode, F, NS, rawQuery, useTempStorage } from '../tes
 import { MIGRATIONS_FOLDER } from './migrations.js';
 
 const temp = useTempStorage('sheepdog-migrations-');
-const addRequest = (): number => temp.storage.newRequest(F, NS, ARGS);
+const { addRequest } = temp;
 
 const rawAll = rawQuery(temp);
 

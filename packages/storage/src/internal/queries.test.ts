@@ -13,7 +13,7 @@ import {
 } from '../test/fixture.js';
 
 const temp = useTempStorage('sheepdog-queries-');
-const addRequest = (): number => temp.storage.newRequest(F, NS, ARGS);
+const { addRequest } = temp;
 
 let id: number;
 const addAttemptsRequest = (): void => {

@@ -5,8 +5,6 @@ import { StorageError } from '../storage-error.js';
 import {
   ARGS,
   bytes,
-  F,
-  NS,
   rawQuery,
   tenTaskRequest,
   text,
@@ -15,7 +13,7 @@ import {
 } from '../test/fixture.js';
 
 const temp = useTempStorage('sheepdog-task-state-');
-const addRequest = (): number => temp.storage.newRequest(F, NS, ARGS);
+const { addRequest } = temp;
 
 const rawAll = rawQuery(temp);
 

@@ -1,9 +1,9 @@
 // Every rejected argument: INVALID_ARGUMENT, and nothing stored.
 import { describe, expect, it } from 'vitest';
-import { ARGS, bytes, expectCode, F, NS, rawQuery, useTempStorage } from '../test/fixture.js';
+import { bytes, expectCode, F, NS, rawQuery, useTempStorage } from '../test/fixture.js';
 
 const temp = useTempStorage('sheepdog-validation-');
-const addRequest = (): number => temp.storage.newRequest(F, NS, ARGS);
+const { addRequest } = temp;
 
 const rawAll = rawQuery(temp);
 

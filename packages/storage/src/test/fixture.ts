@@ -40,11 +40,15 @@ export interface TempStorage {
   readonly dbfile: string;
   /** A Storage on {@link TempStorage.dbfile}; a test may replace it, say to reopen the file. */
   storage: Storage;
+  /** Stores the original suite's request ({@link F}, {@link NS}, {@link ARGS}); its id. */
+  readonly addRequest: () => number;
 }
 
 /** Gives each test of the file a Storage on a new file, closed and deleted after the test. */
 export function useTempStorage(prefix: string): TempStorage {
-  const current = {} as { dir: string; dbfile: string; storage: Storage };
+  const current = {
+    addRequest: (): number => current.storage.newRequest(F, NS, ARGS),
+  } as TempStorage & { dir: string; dbfile: string };
   beforeEach(() => {
     current.dir = mkdtempSync(join(tmpdir(), prefix));
     current.dbfile = join(current.dir, 'sheepdog.sqlite');

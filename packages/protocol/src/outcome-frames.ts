@@ -10,16 +10,34 @@
 /** The media type of an outcome batch in binary frames. */
 export const OUTCOME_FRAMES_TYPE = 'application/vnd.sheepdog.outcomes';
 
+/**
+ * What a task can report: its result, or its error. A frame's `kind` byte is the position in
+ * this list (0 result, 1 error).
+ */
+export const OUTCOME_KINDS = ['result', 'error'] as const;
+
+/** One kind from {@link OUTCOME_KINDS}. */
+export type OutcomeKind = (typeof OUTCOME_KINDS)[number];
+
 /** One outcome in a batch: the task's result payload, or its error's stack as UTF-8 bytes. */
 export interface OutcomeFrame {
+  /** The task's job index (1..N); a frame holds it as uint32. */
   readonly jobIndex: number;
-  readonly kind: 'result' | 'error';
+  /** Whether `payload` is a result or an error. */
+  readonly kind: OutcomeKind;
+  /** The serialised result, or the error's stack as UTF-8 text. */
   readonly payload: Uint8Array;
 }
 
+/** Bytes before each payload: jobIndex (4), kind (1), length (4). */
 const HEADER = 9;
 
-/** Encodes outcomes as binary frames. */
+/**
+ * Encodes outcomes as binary frames, in order.
+ *
+ * @param outcomes - the batch; each `jobIndex` and payload length must fit in a uint32
+ * @returns one buffer holding every frame
+ */
 export function encodeOutcomeFrames(outcomes: readonly OutcomeFrame[]): Uint8Array {
   let size = 0;
   for (const o of outcomes) size += HEADER + o.payload.byteLength;
@@ -37,8 +55,9 @@ export function encodeOutcomeFrames(outcomes: readonly OutcomeFrame[]): Uint8Arr
 }
 
 /**
- * Decodes binary frames; payloads are views into `body`.
+ * Decodes binary frames; payloads are views into `body`, not copies.
  *
+ * @param body - the bytes {@link encodeOutcomeFrames} made (an empty body is an empty batch)
  * @returns the outcomes, or a string saying what is malformed
  */
 export function decodeOutcomeFrames(body: Uint8Array): OutcomeFrame[] | string {
