@@ -9,7 +9,7 @@ import {
   type SheepdogConfig,
   type StoredConfig,
 } from './config.js';
-import { isSheepdogError, SheepdogError } from './errors.js';
+import { describeError, isSheepdogError, SheepdogError } from './errors.js';
 import { noteUnfinished, settle } from './outcome.js';
 import { unfinishedRequests } from './queries.js';
 import {
@@ -263,7 +263,7 @@ function failedReport(
   return {
     requestId,
     outcome,
-    message: (error as Error).message,
+    message: describeError(error),
     ...(typeof code === 'string' ? { code } : {}),
   };
 }

@@ -22,6 +22,7 @@ import { planJob } from './batching.js';
 import { type ResolvedConfig, toStoredConfig } from './config.js';
 import { describeError, SheepdogError } from './errors.js';
 import type { AnyFunction, ArgsSource, ModuleFunction, Namespace } from './map.js';
+import { maxAttempts } from './rules.js';
 import { Submitter, type WorkerEndpoint } from './submitter.js';
 import { Supervisor } from './supervisor.js';
 import type { WaitOptions, WaitOutcome } from './wait.js';
@@ -164,6 +165,9 @@ export async function startSession(
       backend: backend.name,
       label,
       config: toStoredConfig(config, backend.name, { port: server.port, localhost: host }),
+      // Typed fields, so the server and later processes need not read the config JSON.
+      maxAttempts: maxAttempts(config.retries),
+      port: server.port,
     };
     // Serialised one at a time into storage: the whole set is never in memory at once.
     const { requestId, token }: CreatedRequest = isAsyncIterable(args)

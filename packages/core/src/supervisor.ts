@@ -3,7 +3,7 @@ import type { Storage } from '@sheepdog/storage';
 import type { Backend, Submission, TaskReport } from './backend.js';
 import { describeError } from './errors.js';
 import { ProgressLine } from './progress.js';
-import { retryCandidates } from './rules.js';
+import { isSettled, retryCandidates } from './rules.js';
 import { type Submitter, withinLimit } from './submitter.js';
 import { type Verdict, type WaitOptions, type WaitOutcome, waitFor } from './wait.js';
 
@@ -105,8 +105,8 @@ export class Supervisor {
     const total = Object.values(s).reduce((a, b) => a + b, 0);
     const counts = { total, done: s.done, failed: s.failed, lost: s.lost + s.cancelled };
     progress?.update(counts);
-    if (s.pending + s.running > 0) return 'open';
-    if (this.retryCandidates(options).length > 0) return 'retry';
+    if (!isSettled(s, false)) return 'open';
+    if (!isSettled(s, this.retryCandidates(options).length > 0)) return 'retry';
     progress?.update(counts, true);
     return 'final';
   }

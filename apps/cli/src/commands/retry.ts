@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { getTaskStates, retry } from 'sheepdog';
+import { getTaskStates, isSheepdogError, retry } from 'sheepdog';
 import { CliError, usageError } from '../errors.js';
 import { type LoadedConfig, loadConfig, resumeConfig } from '../internal/config.js';
 import { runFailed } from '../internal/failure.js';
@@ -40,7 +40,7 @@ function retryFailed(
   error: unknown,
 ): CliError {
   const what = `could not retry request ${requestId}`;
-  if ((error as { code?: unknown }).code !== 'NOT_RESUMABLE') return runFailed(what, error);
+  if (!isSheepdogError(error, 'NOT_RESUMABLE')) return runFailed(what, error);
   const customGiven = typeof loaded.input.backend === 'object';
   return new CliError(
     'RUN_FAILED',
@@ -117,7 +117,7 @@ export async function retryCommand(id: string, opts: RetryCommandOptions): Promi
   });
   if (failure === undefined && final !== undefined) await settled;
   // A cancel from Ctrl-C ends the wait with CANCELLED: the lines below say which tasks.
-  if (failure !== undefined && (failure as { code?: unknown }).code !== 'CANCELLED') {
+  if (failure !== undefined && !isSheepdogError(failure, 'CANCELLED')) {
     throw retryFailed(requestId, backend, loaded, failure);
   }
   if (final === undefined && failure === undefined) return DETACHED;

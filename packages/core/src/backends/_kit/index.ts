@@ -2,7 +2,7 @@
 // slurm.ts are left with their scheduler's commands and parsers. Internal to core.
 
 export { type BackendErrorOptions, backendError } from './error.js';
-export { describeExit, signalName, WORKER_EXIT } from './exit.js';
+export { describeExit, signalName } from './exit.js';
 export { type JobFileSettings, renderJobFile, type TaskRange } from './job-file.js';
 export { leaseEnded, type WorkerEnd } from './lease.js';
 export { CLOCK_SKEW_MS, COMMAND_LIMIT } from './limits.js';
