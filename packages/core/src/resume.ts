@@ -1,14 +1,7 @@
 import { connect } from 'node:net';
 import type { Storage } from '@sheepdog/storage';
-import {
-  builtinBackends,
-  fromStoredConfig,
-  parseConfig,
-  parseStoredConfig,
-  type ResolvedConfig,
-  type SheepdogConfig,
-  type StoredConfig,
-} from './config.js';
+import type { ResolvedConfig, SheepdogConfig, StoredConfig } from './config.js';
+import { builtinBackends, fromStoredConfig, parseConfig, parseStoredConfig } from './config.js';
 import { describeError, isSheepdogError, SheepdogError } from './errors.js';
 import { noteUnfinished, settle } from './outcome.js';
 import { unfinishedRequests } from './queries.js';

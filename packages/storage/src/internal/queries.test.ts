@@ -1,38 +1,28 @@
 // Reading progress and outcomes: per-state counts, open tasks, results without the arguments.
 import { beforeEach, describe, expect, it } from 'vitest';
-import {
-  ARGS,
-  bytes,
-  expectCode,
-  F,
-  NS,
-  storeResults,
-  text,
-  threeTaskRequest,
-  useTempStorage,
-} from '../test/fixture.js';
+import * as fx from '../test/fixture.js';
 
-const temp = useTempStorage('sheepdog-queries-');
+const temp = fx.useTempStorage('sheepdog-queries-');
 const { addRequest } = temp;
 
 let id: number;
 const addAttemptsRequest = (): void => {
-  id = threeTaskRequest(temp.storage);
+  id = fx.threeTaskRequest(temp.storage);
 };
 
 describe('task state', () => {
   it('lists requests with per-state counts and metadata', () => {
     const tokenHash = 'a'.repeat(64);
-    const a = temp.storage.newRequest(F, NS, ARGS, {
+    const a = temp.storage.newRequest(fx.F, fx.NS, fx.ARGS, {
       tokenHash,
       backend: 'local',
       label: 'first',
       config: { concurrency: 4, opts: ['-l', 'h_vmem=1G'] },
     });
-    const b = temp.storage.newRequest(F, NS, [bytes('x')]);
+    const b = temp.storage.newRequest(fx.F, fx.NS, [fx.bytes('x')]);
     temp.storage.markRunning(a, 1);
-    temp.storage.storeResult(a, 2, bytes('r'));
-    temp.storage.storeError(a, 3, bytes('e'));
+    temp.storage.storeResult(a, 2, fx.bytes('r'));
+    temp.storage.storeError(a, 3, fx.bytes('e'));
     const list = temp.storage.listRequests();
     expect(list.map((r) => r.id)).toEqual([a, b]);
     expect(list[0]).toMatchObject({
@@ -55,10 +45,13 @@ describe('task state', () => {
 
 describe('hasOpenTasks', () => {
   it('says whether anything is pending or running, with one index probe', () => {
-    const id = temp.storage.newRequest(bytes('f'), bytes('ns'), [bytes('a'), bytes('b')]);
+    const id = temp.storage.newRequest(fx.bytes('f'), fx.bytes('ns'), [
+      fx.bytes('a'),
+      fx.bytes('b'),
+    ]);
     expect(temp.storage.hasOpenTasks(id)).toBe(true);
-    temp.storage.storeResult(id, 1, bytes('r'));
-    temp.storage.storeError(id, 2, bytes('e'));
+    temp.storage.storeResult(id, 1, fx.bytes('r'));
+    temp.storage.storeError(id, 2, fx.bytes('e'));
     expect(temp.storage.hasOpenTasks(id)).toBe(false);
     expect(() => temp.storage.hasOpenTasks(99)).toThrow(
       expect.objectContaining({ code: 'UNKNOWN_REQUEST' }),
@@ -68,18 +61,18 @@ describe('hasOpenTasks', () => {
 
 describe('getOutcome and getResultList', () => {
   it('read results and errors without the arguments', () => {
-    const id = temp.storage.newRequest(bytes('f'), bytes('ns'), [
-      bytes('a'),
-      bytes('b'),
-      bytes('c'),
+    const id = temp.storage.newRequest(fx.bytes('f'), fx.bytes('ns'), [
+      fx.bytes('a'),
+      fx.bytes('b'),
+      fx.bytes('c'),
     ]);
-    temp.storage.storeResult(id, 1, bytes('r1'));
-    temp.storage.storeError(id, 2, bytes('Error: two'));
-    expect(temp.storage.getResultList(id).map(text)).toEqual(['r1', null, null]);
+    temp.storage.storeResult(id, 1, fx.bytes('r1'));
+    temp.storage.storeError(id, 2, fx.bytes('Error: two'));
+    expect(temp.storage.getResultList(id).map(fx.text)).toEqual(['r1', null, null]);
     const one = temp.storage.getOutcome(id, 1);
-    expect([one.state, text(one.result), one.error]).toEqual(['done', 'r1', null]);
+    expect([one.state, fx.text(one.result), one.error]).toEqual(['done', 'r1', null]);
     const two = temp.storage.getOutcome(id, 2);
-    expect([two.state, two.result, text(two.error)]).toEqual(['failed', null, 'Error: two']);
+    expect([two.state, two.result, fx.text(two.error)]).toEqual(['failed', null, 'Error: two']);
     expect(() => temp.storage.getOutcome(id, 9)).toThrow(
       expect.objectContaining({ code: 'UNKNOWN_TASK' }),
     );
@@ -89,23 +82,25 @@ describe('getOutcome and getResultList', () => {
 describe('iterateResultList', () => {
   it('yields each result in job-index order, null where there is none, as it is consumed', () => {
     const id = addRequest();
-    temp.storage.storeResult(id, 3, bytes('three'));
-    temp.storage.storeResult(id, 1, bytes('one'));
-    const seen = [...temp.storage.iterateResultList(id)].map((r) => (r === null ? null : text(r)));
+    temp.storage.storeResult(id, 3, fx.bytes('three'));
+    temp.storage.storeResult(id, 1, fx.bytes('one'));
+    const seen = [...temp.storage.iterateResultList(id)].map((r) =>
+      r === null ? null : fx.text(r),
+    );
     expect(seen).toEqual(['one', null, 'three']);
     expect([...temp.storage.iterateResultList(id)]).toEqual(temp.storage.getResultList(id));
   });
 
   it('frees the connection when the caller stops early, and refuses unknown requests', () => {
     const id = addRequest();
-    storeResults(temp.storage, id);
+    fx.storeResults(temp.storage, id);
     for (const result of temp.storage.iterateResultList(id)) {
-      expect(text(result as Uint8Array)).toBe('ABC');
+      expect(fx.text(result as Uint8Array)).toBe('ABC');
       break;
     }
-    temp.storage.storeError(id, 2, bytes('later'));
+    temp.storage.storeError(id, 2, fx.bytes('later'));
     expect(temp.storage.countErrors(id)).toBe(0);
-    expectCode(() => [...temp.storage.iterateResultList(999)], 'UNKNOWN_REQUEST');
+    fx.expectCode(() => [...temp.storage.iterateResultList(999)], 'UNKNOWN_REQUEST');
   });
 });
 
@@ -114,7 +109,7 @@ describe('submissions and states, as a waiting process reads them', () => {
 
   it('lists the indexes of tasks in given states', () => {
     temp.storage.markLost(id, 1, 'gone');
-    temp.storage.storeError(id, 3, bytes('boom'));
+    temp.storage.storeError(id, 3, fx.bytes('boom'));
     expect(temp.storage.indicesInState(id, ['lost', 'failed'])).toEqual([1, 3]);
     expect(temp.storage.indicesInState(id, ['pending'])).toEqual([2]);
     expect(temp.storage.indicesInState(id, [])).toEqual([]);
