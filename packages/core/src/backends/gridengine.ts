@@ -14,7 +14,10 @@ export interface GridEngineOptions extends DeployerOptions {
    * @default '/usr/bin/node'
    */
   shell?: string;
-  /** Extra `qsub` options, e.g. `['-l', 'h_rt=0:10:0']` or `['-q all.q']`. */
+  /**
+   * Extra `qsub` options, one option with its value per element (each becomes a `#$` line of
+   * the job file), e.g. `['-l h_rt=0:10:0', '-q all.q']`.
+   */
   geOpts?: readonly string[];
   /** A V8 heap cap for each task, in MiB (Grid Engine's `h_vmem` stops Node from starting). */
   maxHeapMb?: number;
